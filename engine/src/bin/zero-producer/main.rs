@@ -1,0 +1,70 @@
+//! `zero-producer`: the Zero execution engine's command-line front end.
+//!
+//! Exit codes: 0 success; 1 a block failed its checks or could not execute; 2 bad input (an
+//! unknown option or workload, an impossible configuration, a missing or malformed fixture).
+
+mod bench;
+mod replay;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+#[derive(Parser)]
+#[command(name = "zero-producer", version, about = "Zero execution engine: produce, replay and benchmark EVM blocks")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Generate a workload of signed transactions and execute it block by block.
+    Bench(bench::BenchArgs),
+    /// Re-execute Ethereum mainnet block fixtures and check them against their headers.
+    Replay(replay::ReplayArgs),
+}
+
+/// An error with the exit code it deserves.
+pub struct Failure {
+    code: u8,
+    message: String,
+}
+
+impl Failure {
+    /// Bad input: exit code 2.
+    pub fn input(message: impl std::fmt::Display) -> Self {
+        Self { code: 2, message: message.to_string() }
+    }
+
+    /// A failed run: exit code 1.
+    pub fn run(message: impl std::fmt::Display) -> Self {
+        Self { code: 1, message: message.to_string() }
+    }
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    // With no subcommand, run the main job on its embedded default: a generated mixed workload.
+    let command = cli.command.unwrap_or_else(|| Command::Bench(bench::BenchArgs::default_job()));
+    let result = match command {
+        Command::Bench(args) => bench::run(args),
+        Command::Replay(args) => replay::run(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => {
+            eprintln!("error: {}", failure.message);
+            ExitCode::from(failure.code)
+        }
+    }
+}

@@ -1,0 +1,83 @@
+//! The adapter that lets revm read a [`StateReader`].
+
+use alloy_primitives::{Address, B256, U256};
+use revm::{
+    bytecode::Bytecode,
+    database_interface::{DBErrorMarker, DatabaseRef},
+    state::AccountInfo,
+};
+use zero_state::{StateError, StateReader, KECCAK_EMPTY};
+
+/// A state read failed while revm was executing.
+#[derive(Debug, thiserror::Error)]
+pub enum DatabaseError {
+    /// The store failed.
+    #[error(transparent)]
+    State(#[from] StateError),
+    /// An account names code the store does not hold.
+    #[error("code {code_hash} is not in the state")]
+    MissingCode {
+        /// The missing hash.
+        code_hash: B256,
+    },
+    /// `BLOCKHASH` asked for a block the store does not know.
+    #[error("hash of block {number} is not in the state")]
+    MissingBlockHash {
+        /// The block number asked for.
+        number: u64,
+    },
+}
+
+impl DBErrorMarker for DatabaseError {}
+
+/// Presents a [`StateReader`] as revm's [`DatabaseRef`].
+#[derive(Clone, Copy)]
+pub struct StateDatabase<S> {
+    state: S,
+}
+
+// revm's database bound asks for Debug; the store behind it need not provide one.
+impl<S> std::fmt::Debug for StateDatabase<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StateDatabase").finish_non_exhaustive()
+    }
+}
+
+impl<S: StateReader> StateDatabase<S> {
+    /// Wraps `state`.
+    pub fn new(state: S) -> Self {
+        Self { state }
+    }
+}
+
+impl<S: StateReader> DatabaseRef for StateDatabase<S> {
+    type Error = DatabaseError;
+
+    fn basic_ref(&self, address: Address) -> Result<Option<AccountInfo>, Self::Error> {
+        Ok(self.state.account(address)?.map(|account| AccountInfo {
+            balance: account.balance,
+            nonce: account.nonce,
+            code_hash: account.code_hash,
+            code: None,
+            ..Default::default()
+        }))
+    }
+
+    fn code_by_hash_ref(&self, code_hash: B256) -> Result<Bytecode, Self::Error> {
+        if code_hash == KECCAK_EMPTY || code_hash == B256::ZERO {
+            return Ok(Bytecode::default());
+        }
+        match self.state.code(code_hash)? {
+            Some(code) => Ok(Bytecode::new_raw(code)),
+            None => Err(DatabaseError::MissingCode { code_hash }),
+        }
+    }
+
+    fn storage_ref(&self, address: Address, index: U256) -> Result<U256, Self::Error> {
+        Ok(self.state.storage(address, index)?)
+    }
+
+    fn block_hash_ref(&self, number: u64) -> Result<B256, Self::Error> {
+        self.state.block_hash(number)?.ok_or(DatabaseError::MissingBlockHash { number })
+    }
+}

@@ -1,0 +1,31 @@
+//! Errors of block execution.
+
+use alloy_primitives::B256;
+
+/// A block could not be executed.
+#[derive(Debug, thiserror::Error)]
+pub enum ExecutionError {
+    /// The state store failed.
+    #[error(transparent)]
+    State(#[from] zero_state::StateError),
+    /// alloy-evm rejected the block or one of its transactions.
+    #[error("block {number}: {source}")]
+    Block {
+        /// The block number.
+        number: u64,
+        /// What alloy-evm reported.
+        source: alloy_evm::block::BlockExecutionError,
+    },
+    /// A transaction the block depends on is invalid.
+    #[error("block {number}, transaction {index} ({hash}): {reason}")]
+    Transaction {
+        /// The block number.
+        number: u64,
+        /// Position of the transaction in the block.
+        index: usize,
+        /// Its hash.
+        hash: B256,
+        /// Why it was rejected.
+        reason: String,
+    },
+}

@@ -1,0 +1,25 @@
+//! `zero-engine`: the execution engine of a block producer.
+//!
+//! What exists today (see the crate map in README.md for what is planned):
+//! - [`chain`]: the chain specification (mainnet, or a dev chain with every fork through Prague
+//!   active from genesis) that decides the hardfork of each block.
+//! - [`database`]: the adapter that presents any [`zero_state::StateReader`] to revm.
+//! - [`intake`]: EIP-2718 decoding and parallel sender recovery.
+//! - [`sequential`]: the oracle — alloy-evm's Ethereum block executor run over a block's
+//!   transactions in order. Every faster path is compared against it.
+//! - [`devchain`]: a chain of produced blocks on top of a state store: headers, base fee, state
+//!   root and block hashes per block.
+//! - [`replay`]: re-execution of Ethereum mainnet block fixtures, checked against their headers.
+//! - [`bench`]: the macro-benchmark behind `zero-producer bench`.
+
+pub mod bench;
+pub mod chain;
+pub mod database;
+pub mod devchain;
+mod error;
+pub mod genesis;
+pub mod intake;
+pub mod replay;
+pub mod sequential;
+
+pub use error::ExecutionError;

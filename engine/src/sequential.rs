@@ -1,0 +1,149 @@
+//! The sequential oracle: alloy-evm's Ethereum block executor over a block's transactions, in
+//! order, on a [`StateReader`]. This is the canonical meaning of a block (ARCHITECTURE §2); every
+//! parallel path must reproduce its receipts, gas, logs and state changes exactly.
+
+use crate::{chain::ChainSpec, database::StateDatabase, intake::RecoveredTx, ExecutionError};
+use alloy_consensus::{proofs::calculate_receipt_root, Header, ReceiptEnvelope, TxReceipt};
+use alloy_eips::{eip4895::Withdrawal, eip7840::BlobParams};
+use alloy_evm::{
+    block::{BlockExecutionError, BlockExecutor, BlockExecutorFactory},
+    eth::{receipt_builder::AlloyReceiptBuilder, EthBlockExecutionCtx, EthBlockExecutorFactory},
+    EthEvmFactory, EvmEnv, EvmFactory,
+};
+use alloy_hardforks::EthereumHardforks;
+use alloy_primitives::{Bloom, B256};
+use revm::database::{states::bundle_state::BundleRetention, BundleState, OriginalValuesKnown, State};
+use std::borrow::Cow;
+use zero_state::{Account, BlockChanges, StateReader, StorageChange};
+
+/// One block to execute: its header (the fields execution reads), ommers, withdrawals and the
+/// transactions in block order with senders recovered.
+#[derive(Debug, Clone, Copy)]
+pub struct BlockInput<'a> {
+    /// The block header. `gas_used`, `receipts_root`, `logs_bloom` and `state_root` are outputs
+    /// and are not read.
+    pub header: &'a Header,
+    /// Ommer headers (their rewards are paid at block end before the merge).
+    pub ommers: &'a [Header],
+    /// EIP-4895 withdrawals, from Shanghai on.
+    pub withdrawals: Option<&'a [Withdrawal]>,
+    /// Transactions in block order.
+    pub transactions: &'a [RecoveredTx],
+}
+
+/// What executing a block produced.
+#[derive(Debug, Clone)]
+pub struct BlockOutcome {
+    /// One receipt per transaction.
+    pub receipts: Vec<ReceiptEnvelope>,
+    /// Gas used by the block.
+    pub gas_used: u64,
+    /// Blob gas used by the block.
+    pub blob_gas_used: u64,
+    /// OR of the receipts' blooms.
+    pub logs_bloom: Bloom,
+    /// Root of the receipts trie (meaningful from Byzantium on; before, receipts held state roots
+    /// that only a full Merkle-Patricia state could give).
+    pub receipts_root: B256,
+    /// The state changes, ready to commit at the block's height.
+    pub changes: BlockChanges,
+}
+
+impl BlockOutcome {
+    /// Number of transactions that did not succeed (reverted or halted).
+    pub fn failed_transactions(&self) -> usize {
+        self.receipts.iter().filter(|receipt| !receipt.status()).count()
+    }
+}
+
+/// The EVM environment of `header` on `chain`, with the blob parameters of its fork.
+pub fn evm_env(chain: &ChainSpec, header: &Header) -> EvmEnv {
+    let blob_params = if chain.is_prague_active_at_timestamp(header.timestamp) {
+        Some(BlobParams::prague())
+    } else if chain.is_cancun_active_at_timestamp(header.timestamp) {
+        Some(BlobParams::cancun())
+    } else {
+        None
+    };
+    EvmEnv::for_eth_block(header, chain, chain.chain_id, blob_params)
+}
+
+/// Executes `input` sequentially on `state` and returns its receipts and state changes.
+/// `state` is only read; committing [`BlockOutcome::changes`] is the caller's choice.
+pub fn execute_block<S: StateReader>(
+    chain: &ChainSpec,
+    input: BlockInput<'_>,
+    state: &S,
+) -> Result<BlockOutcome, ExecutionError> {
+    let number = input.header.number;
+    let block_error = |source: BlockExecutionError| ExecutionError::Block { number, source };
+
+    let mut db = State::builder()
+        .with_database_ref(StateDatabase::new(state))
+        .with_bundle_update()
+        .build();
+    let factory = EthBlockExecutorFactory::new(
+        AlloyReceiptBuilder::default(),
+        chain.clone(),
+        EthEvmFactory::default(),
+    );
+    let evm = factory.evm_factory().create_evm(&mut db, evm_env(chain, input.header));
+    let context = EthBlockExecutionCtx {
+        parent_hash: input.header.parent_hash,
+        parent_beacon_block_root: input.header.parent_beacon_block_root,
+        ommers: input.ommers,
+        withdrawals: input.withdrawals.map(Cow::Borrowed),
+        extra_data: input.header.extra_data.clone(),
+        tx_count_hint: Some(input.transactions.len()),
+        slot_number: None,
+    };
+    let mut executor = factory.create_executor(evm, context);
+    executor.apply_pre_execution_changes().map_err(block_error)?;
+    for tx in input.transactions {
+        executor.execute_transaction(tx).map_err(block_error)?;
+    }
+    let (_, result) = executor.finish().map_err(block_error)?;
+
+    db.merge_transitions(BundleRetention::PlainState);
+    let changes = changes_from_bundle(number, &db.take_bundle());
+    let logs_bloom = result.receipts.iter().fold(Bloom::ZERO, |bloom, receipt| bloom | receipt.bloom());
+    Ok(BlockOutcome {
+        receipts_root: calculate_receipt_root(&result.receipts),
+        receipts: result.receipts,
+        gas_used: result.gas_used,
+        blob_gas_used: result.blob_gas_used,
+        logs_bloom,
+        changes,
+    })
+}
+
+/// Converts revm's bundle (original values known) into the store's change set.
+pub fn changes_from_bundle(height: u64, bundle: &BundleState) -> BlockChanges {
+    let plain = bundle.to_plain_state(OriginalValuesKnown::Yes);
+    let mut changes = BlockChanges::new(height);
+    changes.accounts = plain
+        .accounts
+        .into_iter()
+        .map(|(address, info)| {
+            let account = info.map(|info| Account {
+                nonce: info.nonce,
+                balance: info.balance,
+                code_hash: info.code_hash,
+            });
+            (address, account)
+        })
+        .collect();
+    changes.storage = plain
+        .storage
+        .into_iter()
+        .map(|change| StorageChange {
+            address: change.address,
+            wiped: change.wipe_storage,
+            slots: change.storage,
+        })
+        .collect();
+    changes.code =
+        plain.contracts.into_iter().map(|(hash, code)| (hash, code.original_bytes())).collect();
+    changes.normalize();
+    changes
+}

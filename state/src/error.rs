@@ -1,0 +1,40 @@
+//! Errors of the state layer.
+
+use crate::ValueError;
+
+/// A state store could not answer or could not commit.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    /// A stored value does not decode: the database is corrupted.
+    #[error("corrupted value for {what}: {source}")]
+    Corrupted {
+        /// Which key was being read.
+        what: String,
+        /// What was wrong with it.
+        source: ValueError,
+    },
+    /// A block was committed out of order.
+    #[error("block {got} committed after block {last}; heights must increase by one")]
+    HeightOutOfOrder {
+        /// Last committed height.
+        last: u64,
+        /// Height of the rejected block.
+        got: u64,
+    },
+    /// The change set is malformed (a key written twice, say).
+    #[error("invalid change set for block {height}: {reason}")]
+    InvalidChanges {
+        /// Height of the rejected block.
+        height: u64,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// An I/O failure in a persistent store.
+    #[error("state store I/O error at {path}: {source}")]
+    Io {
+        /// The file or directory involved.
+        path: String,
+        /// The operating system's error.
+        source: std::io::Error,
+    },
+}
