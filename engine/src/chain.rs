@@ -55,8 +55,9 @@ impl ChainSpec {
                 total_difficulty: U256::ZERO,
             },
         );
-        let by_time = [EthereumHardfork::Shanghai, EthereumHardfork::Cancun, EthereumHardfork::Prague]
-            .map(|fork| (fork, ForkCondition::Timestamp(0)));
+        let by_time =
+            [EthereumHardfork::Shanghai, EthereumHardfork::Cancun, EthereumHardfork::Prague]
+                .map(|fork| (fork, ForkCondition::Timestamp(0)));
         Self {
             chain_id,
             hardforks: EthereumChainHardforks::new(
@@ -86,7 +87,8 @@ mod tests {
 
     #[test]
     fn dev_chain_is_prague_from_genesis() {
-        let spec = alloy_evm::spec_by_timestamp_and_block_number(&ChainSpec::dev(DEV_CHAIN_ID), 0, 0);
+        let spec =
+            alloy_evm::spec_by_timestamp_and_block_number(&ChainSpec::dev(DEV_CHAIN_ID), 0, 0);
         assert_eq!(spec, SpecId::PRAGUE);
     }
 

@@ -12,7 +12,9 @@ use crate::{
     sequential::{execute_block, BlockInput, BlockOutcome},
     ExecutionError,
 };
-use alloy_consensus::{constants::EMPTY_WITHDRAWALS, proofs::calculate_transaction_root, Header, EMPTY_OMMER_ROOT_HASH};
+use alloy_consensus::{
+    constants::EMPTY_WITHDRAWALS, proofs::calculate_transaction_root, Header, EMPTY_OMMER_ROOT_HASH,
+};
 use alloy_eips::{eip1559::BaseFeeParams, eip7685::EMPTY_REQUESTS_HASH};
 use alloy_primitives::{Address, B256};
 use zero_fixtures::GenesisAccount;
@@ -26,7 +28,7 @@ pub const BLOCK_TIME: u64 = 2;
 pub const GENESIS_BASE_FEE: u64 = 1_000_000_000;
 
 /// A produced chain: the state store and the last block's header.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct DevChain<S> {
     chain: ChainSpec,
     state: S,
@@ -122,7 +124,8 @@ impl<S: StateReader + StateCommit> DevChain<S> {
         transactions: &[RecoveredTx],
     ) -> Result<ProducedBlock, ExecutionError> {
         let header = self.next_header(beneficiary, transactions);
-        let input = BlockInput { header: &header, ommers: &[], withdrawals: Some(&[]), transactions };
+        let input =
+            BlockInput { header: &header, ommers: &[], withdrawals: Some(&[]), transactions };
         let outcome = execute_block(&self.chain, input, &self.state)?;
         self.seal_and_commit(header, outcome)
     }

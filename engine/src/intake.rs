@@ -68,7 +68,10 @@ mod tests {
 
     #[test]
     fn garbage_and_trailing_bytes_are_typed_errors() {
-        assert!(matches!(intake(&[Bytes::from_static(&[0x02, 0xff])]), Err(IntakeError::Decode { index: 0, .. })));
+        assert!(matches!(
+            intake(&[Bytes::from_static(&[0x02, 0xff])]),
+            Err(IntakeError::Decode { index: 0, .. })
+        ));
         assert!(matches!(intake(&[Bytes::new()]), Err(IntakeError::Decode { .. })));
     }
 }

@@ -125,12 +125,8 @@ pub fn replay_sequential(
 ) -> Result<(ReplayReport, BlockOutcome), ReplayError> {
     let header = &prepared.fixture.block.header.inner;
     let withdrawals = prepared.fixture.block.withdrawals.as_ref().map(|list| list.as_slice());
-    let input = BlockInput {
-        header,
-        ommers: &[],
-        withdrawals,
-        transactions: &prepared.transactions,
-    };
+    let input =
+        BlockInput { header, ommers: &[], withdrawals, transactions: &prepared.transactions };
     let started = Instant::now();
     let outcome = execute_block(chain, input, &prepared.state)?;
     let seconds = started.elapsed().as_secs_f64();

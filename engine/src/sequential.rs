@@ -12,7 +12,9 @@ use alloy_evm::{
 };
 use alloy_hardforks::EthereumHardforks;
 use alloy_primitives::{Bloom, B256};
-use revm::database::{states::bundle_state::BundleRetention, BundleState, OriginalValuesKnown, State};
+use revm::database::{
+    states::bundle_state::BundleRetention, BundleState, OriginalValuesKnown, State,
+};
 use std::borrow::Cow;
 use zero_state::{Account, BlockChanges, StateReader, StorageChange};
 
@@ -78,10 +80,8 @@ pub fn execute_block<S: StateReader>(
     let number = input.header.number;
     let block_error = |source: BlockExecutionError| ExecutionError::Block { number, source };
 
-    let mut db = State::builder()
-        .with_database_ref(StateDatabase::new(state))
-        .with_bundle_update()
-        .build();
+    let mut db =
+        State::builder().with_database_ref(StateDatabase::new(state)).with_bundle_update().build();
     let factory = EthBlockExecutorFactory::new(
         AlloyReceiptBuilder::default(),
         chain.clone(),
@@ -106,7 +106,8 @@ pub fn execute_block<S: StateReader>(
 
     db.merge_transitions(BundleRetention::PlainState);
     let changes = changes_from_bundle(number, &db.take_bundle());
-    let logs_bloom = result.receipts.iter().fold(Bloom::ZERO, |bloom, receipt| bloom | receipt.bloom());
+    let logs_bloom =
+        result.receipts.iter().fold(Bloom::ZERO, |bloom, receipt| bloom | receipt.bloom());
     Ok(BlockOutcome {
         receipts_root: calculate_receipt_root(&result.receipts),
         receipts: result.receipts,

@@ -7,8 +7,7 @@
 //! the order of writes. It supports no proofs; QMDB is the authenticated store.
 
 use crate::{
-    encode_storage, Account, BlockChanges, KeyHash, StateCommit, StateError, StateKey,
-    StateReader,
+    encode_storage, Account, BlockChanges, KeyHash, StateCommit, StateError, StateKey, StateReader,
 };
 use alloy_primitives::{
     map::{AddressMap, B256Map, HashMap},

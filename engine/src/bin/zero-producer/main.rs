@@ -13,7 +13,11 @@ use std::process::ExitCode;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[derive(Parser)]
-#[command(name = "zero-producer", version, about = "Zero execution engine: produce, replay and benchmark EVM blocks")]
+#[command(
+    name = "zero-producer",
+    version,
+    about = "Zero execution engine: produce, replay and benchmark EVM blocks"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,

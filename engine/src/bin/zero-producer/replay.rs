@@ -35,13 +35,14 @@ struct Summary {
 pub fn run(args: ReplayArgs) -> Result<(), Failure> {
     let dir = match args.fixtures {
         Some(dir) => dir,
-        None => discovery::mainnet_dir().ok_or_else(|| {
-            Failure::input(discovery::missing_fixtures_message("replay"))
-        })?,
+        None => discovery::mainnet_dir()
+            .ok_or_else(|| Failure::input(discovery::missing_fixtures_message("replay")))?,
     };
     let mut available = mainnet::list_blocks(&dir).map_err(Failure::input)?;
     if !args.blocks.is_empty() {
-        if let Some(missing) = args.blocks.iter().find(|number| !available.iter().any(|(n, _)| n == *number)) {
+        if let Some(missing) =
+            args.blocks.iter().find(|number| !available.iter().any(|(n, _)| n == *number))
+        {
             return Err(Failure::input(format!("block {missing} is not in {}", dir.display())));
         }
         available.retain(|(number, _)| args.blocks.contains(number));
@@ -75,13 +76,21 @@ pub fn run(args: ReplayArgs) -> Result<(), Failure> {
         }
         print_report(&report, args.json);
     }
-    let summary = Summary { blocks: available.len(), passed, failed, gas_per_s: gas as f64 / seconds.max(1e-9) };
+    let summary = Summary {
+        blocks: available.len(),
+        passed,
+        failed,
+        gas_per_s: gas as f64 / seconds.max(1e-9),
+    };
     if args.json {
         println!("{}", serde_json::to_string(&summary).map_err(Failure::run)?);
     } else {
         println!(
             "{} blocks: {} passed, {} failed; {:.1} Mgas/s",
-            summary.blocks, summary.passed, summary.failed, summary.gas_per_s / 1e6
+            summary.blocks,
+            summary.passed,
+            summary.failed,
+            summary.gas_per_s / 1e6
         );
     }
     if failed > 0 {

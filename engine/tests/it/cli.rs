@@ -1,0 +1,109 @@
+//! The `zero-producer` binary: exit codes and one-line errors for bad input.
+
+use std::process::Command;
+
+fn producer(args: &[&str]) -> (i32, String, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_zero-producer"))
+        .args(args)
+        .env("RUST_LOG", "error")
+        .output()
+        .expect("run zero-producer");
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+fn assert_bad_input(args: &[&str], expected: &str) {
+    let (code, _, stderr) = producer(args);
+    assert_eq!(code, 2, "{args:?} should exit 2; stderr: {stderr}");
+    assert!(stderr.contains(expected), "{args:?}: {stderr:?} should mention {expected:?}");
+    assert!(!stderr.contains("panicked"), "{args:?} panicked: {stderr}");
+}
+
+#[test]
+fn bench_rejects_bad_configurations() {
+    assert_bad_input(&["bench", "--workload", "swaps"], "unknown workload \"swaps\"");
+    assert_bad_input(&["bench", "--accounts", "0"], "--accounts 0");
+    assert_bad_input(&["bench", "--txs", "0"], "--txs 0");
+    assert_bad_input(&["bench", "--txs", "100000000000"], "--txs 100000000000");
+    assert_bad_input(&["bench", "--txs", "-5"], "-5");
+    assert_bad_input(&["bench", "--txs", "99999999999999999999999"], "99999999999999999999999");
+    assert_bad_input(&["bench", "--block-txs", "0"], "--block-txs 0");
+    assert_bad_input(&["bench", "--engine", "warp"], "warp");
+    assert_bad_input(
+        &["bench", "--accounts", "10", "--hot-fraction", "0.5", "--hot-accounts", "11"],
+        "--hot-accounts 11",
+    );
+}
+
+#[test]
+fn bench_json_is_one_line_per_run_and_deterministic() {
+    let args = [
+        "bench",
+        "--workload",
+        "erc20",
+        "--accounts",
+        "50",
+        "--txs",
+        "40",
+        "--block-txs",
+        "20",
+        "--json",
+    ];
+    let (code, first, stderr) = producer(&args);
+    assert_eq!(code, 0, "{stderr}");
+    let (_, second, _) = producer(&args);
+    let parse = |text: &str| -> serde_json::Value { serde_json::from_str(text.trim()).unwrap() };
+    let (first, second) = (parse(&first), parse(&second));
+    for field in [
+        "engine",
+        "workload",
+        "txs",
+        "accounts",
+        "blocks",
+        "threads",
+        "seconds",
+        "tps",
+        "gas_per_s",
+        "state_root",
+        "intake_tps",
+    ] {
+        assert!(first.get(field).is_some(), "missing {field}");
+    }
+    assert_eq!(first["state_root"], second["state_root"]);
+    assert_eq!(first["txs"], 40);
+    assert_eq!(first["failed_txs"], 0);
+}
+
+#[test]
+fn replay_rejects_missing_and_malformed_fixtures() {
+    let scratch = std::env::temp_dir().join(format!("zero-cli-{}", std::process::id()));
+    let block_dir = scratch.join("100");
+    std::fs::create_dir_all(&block_dir).unwrap();
+    let dir = scratch.to_str().unwrap();
+
+    assert_bad_input(&["replay", "--fixtures", "/nonexistent/fixtures"], "/nonexistent/fixtures");
+    assert_bad_input(&["replay", "--fixtures", dir], "block.json is missing");
+    std::fs::write(block_dir.join("block.json"), "{\"number\": ").unwrap();
+    assert_bad_input(&["replay", "--fixtures", dir], "malformed fixture");
+    assert_bad_input(&["replay", "--fixtures", dir, "--block", "7"], "block 7 is not in");
+    std::fs::remove_dir_all(&scratch).unwrap();
+}
+
+#[test]
+fn replay_one_block_passes() {
+    if zero_fixtures::discovery::mainnet_dir().is_none() {
+        eprintln!("{}", zero_fixtures::discovery::missing_fixtures_message("replay CLI"));
+        return;
+    }
+    let (code, stdout, stderr) = producer(&["replay", "--block", "4370000", "--json"]);
+    assert_eq!(code, 0, "{stderr}");
+    let lines: Vec<serde_json::Value> =
+        stdout.lines().map(|line| serde_json::from_str(line).unwrap()).collect();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[0]["receipts_root_ok"], true);
+    assert_eq!(lines[1]["passed"], 1);
+    assert_eq!(lines[1]["failed"], 0);
+}

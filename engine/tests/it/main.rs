@@ -1,0 +1,5 @@
+//! Integration tests of `zero-engine` and the `zero-producer` binary.
+
+mod cli;
+mod oracle;
+mod replay;

@@ -1,0 +1,46 @@
+//! The sequential oracle against the chain's own headers, on every mainnet fixture.
+
+use zero_engine::{
+    chain::ChainSpec,
+    replay::{prepare, replay_sequential},
+};
+use zero_fixtures::{discovery, mainnet};
+
+#[test]
+fn every_mainnet_fixture_matches_its_header() {
+    let Some(dir) = discovery::mainnet_dir() else {
+        eprintln!("{}", discovery::missing_fixtures_message("mainnet replay"));
+        return;
+    };
+    let blocks = mainnet::list_blocks(&dir).unwrap();
+    assert_eq!(blocks.len(), 51, "expected the 51 mainnet fixtures in {}", dir.display());
+    let chain = ChainSpec::mainnet();
+    let mut receipts_roots_checked = 0;
+    for (number, path) in blocks {
+        let prepared = prepare(mainnet::load_block(&path).unwrap()).unwrap();
+        let (report, outcome) = replay_sequential(&chain, &prepared).unwrap();
+        assert!(report.gas_used_ok, "block {number}: gas used {} differs", report.gas_used);
+        assert!(report.logs_bloom_ok, "block {number}: logs bloom differs");
+        assert_ne!(report.receipts_root_ok, Some(false), "block {number}: receipts root differs");
+        receipts_roots_checked += usize::from(report.receipts_root_ok.is_some());
+        assert_eq!(outcome.receipts.len(), prepared.transactions.len());
+    }
+    // Byzantium (4,370,000) and later: 39 of the 51 blocks.
+    assert_eq!(receipts_roots_checked, 39);
+}
+
+#[test]
+fn a_tampered_header_is_caught() {
+    let Some(dir) = discovery::mainnet_dir() else {
+        eprintln!("{}", discovery::missing_fixtures_message("tampered header"));
+        return;
+    };
+    let mut fixture = mainnet::load_block(&dir.join("14029313")).unwrap();
+    fixture.block.header.inner.gas_used += 1;
+    fixture.block.header.inner.receipts_root.0[0] ^= 1;
+    let prepared = prepare(fixture).unwrap();
+    let (report, _) = replay_sequential(&ChainSpec::mainnet(), &prepared).unwrap();
+    assert!(!report.gas_used_ok);
+    assert_eq!(report.receipts_root_ok, Some(false));
+    assert!(!report.passed());
+}
