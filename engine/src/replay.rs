@@ -10,7 +10,7 @@ use crate::{
     chain::ChainSpec,
     genesis::genesis_changes,
     intake::RecoveredTx,
-    sequential::{execute_block, BlockInput, BlockOutcome},
+    sequential::{execute_block, warm_up_kzg, BlockInput, BlockOutcome},
     ExecutionError,
 };
 use alloy_consensus::transaction::SignerRecoverable;
@@ -76,8 +76,10 @@ pub struct PreparedBlock {
     pub state: MemoryState,
 }
 
-/// Recovers senders and builds the pre-state of `fixture`.
+/// Recovers senders and builds the pre-state of `fixture` (and loads the KZG setup, so no
+/// block's time includes it).
 pub fn prepare(fixture: MainnetBlock) -> Result<PreparedBlock, ReplayError> {
+    warm_up_kzg();
     let block = fixture.number;
     let transactions = fixture
         .block

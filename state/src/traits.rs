@@ -50,18 +50,3 @@ impl<T: StateReader + ?Sized> StateReader for &T {
         (**self).block_hash(number)
     }
 }
-
-impl<T: StateReader + ?Sized> StateReader for std::sync::Arc<T> {
-    fn account(&self, address: Address) -> Result<Option<Account>, StateError> {
-        (**self).account(address)
-    }
-    fn storage(&self, address: Address, slot: U256) -> Result<U256, StateError> {
-        (**self).storage(address, slot)
-    }
-    fn code(&self, code_hash: B256) -> Result<Option<Bytes>, StateError> {
-        (**self).code(code_hash)
-    }
-    fn block_hash(&self, number: u64) -> Result<Option<B256>, StateError> {
-        (**self).block_hash(number)
-    }
-}
