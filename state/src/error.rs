@@ -29,6 +29,26 @@ pub enum StateError {
         /// What is wrong with it.
         reason: String,
     },
+    /// A persistent store's files are damaged or inconsistent with its metadata.
+    #[error("state database at {path} is corrupted: {reason}; restore the directory from a backup or rebuild it")]
+    CorruptDatabase {
+        /// The file or directory involved.
+        path: String,
+        /// What check failed.
+        reason: String,
+    },
+    /// Another process holds the database directory.
+    #[error("state database at {path} is in use by another process; stop it or choose another --datadir")]
+    Locked {
+        /// The directory.
+        path: String,
+    },
+    /// The store cannot apply this change (see the message for the alternative).
+    #[error("unsupported by this state store: {reason}")]
+    Unsupported {
+        /// What was asked and what to do instead.
+        reason: String,
+    },
     /// An I/O failure in a persistent store.
     #[error("state store I/O error at {path}: {source}")]
     Io {

@@ -17,6 +17,7 @@ mod changes;
 mod error;
 mod keys;
 mod memory;
+pub mod qmdb;
 mod traits;
 mod value;
 
@@ -24,6 +25,7 @@ pub use changes::{BlockChanges, StorageChange};
 pub use error::StateError;
 pub use keys::{KeyHash, KeyPrefix, StateKey, KEY_PREFIX_BYTES, SHARD_COUNT};
 pub use memory::MemoryState;
+pub use qmdb::{Config as QmdbConfig, Qmdb};
 pub use traits::{StateCommit, StateReader};
 pub use value::{
     decode_storage, encode_storage, Account, ValueError, ACCOUNT_ENCODED_LEN, KECCAK_EMPTY,

@@ -1,0 +1,327 @@
+//! A shard's append-only log of entries, split into segment files.
+//!
+//! Positions are offsets in the shard's whole log; a segment file `seg-<start>.log` holds the
+//! bytes from `start` on. An entry never spans two segments. Bytes appended during a block stay in
+//! memory until [`Log::flush`] writes and fsyncs them; only flushed bytes can be read.
+
+use super::entry::{declared_len, Entry};
+use crate::StateError;
+use std::{
+    collections::BTreeMap,
+    fs::{self, File, OpenOptions},
+    os::unix::fs::FileExt,
+    path::{Path, PathBuf},
+};
+
+/// Bytes read at once when the entry length is not yet known; covers accounts and slots.
+const FIRST_READ: usize = 256;
+
+#[derive(Debug)]
+struct Segment {
+    path: PathBuf,
+    file: File,
+    /// Flushed length of the file.
+    len: u64,
+}
+
+/// One shard's log.
+#[derive(Debug)]
+pub struct Log {
+    dir: PathBuf,
+    segment_size: u64,
+    segments: BTreeMap<u64, Segment>,
+    /// Flushed (and, after a commit, durable) end of the log.
+    end: u64,
+    /// Appended, not yet flushed bytes, starting at `end`.
+    pending: Vec<u8>,
+    /// Starts of segments opened by pending bytes.
+    pending_segments: Vec<u64>,
+}
+
+pub(crate) fn io_error(path: &Path, source: std::io::Error) -> StateError {
+    StateError::Io { path: path.display().to_string(), source }
+}
+
+pub(crate) fn corrupt(path: &Path, reason: impl Into<String>) -> StateError {
+    StateError::CorruptDatabase { path: path.display().to_string(), reason: reason.into() }
+}
+
+fn segment_name(start: u64) -> String {
+    format!("seg-{start:016x}.log")
+}
+
+fn parse_segment_name(name: &str) -> Option<u64> {
+    let hex = name.strip_prefix("seg-")?.strip_suffix(".log")?;
+    if hex.len() != 16 {
+        return None;
+    }
+    u64::from_str_radix(hex, 16).ok()
+}
+
+impl Log {
+    /// Opens the log in `dir`, cutting it back to `committed_end`: segments that start at or after
+    /// it are removed and the last one is truncated, which discards a partially written block.
+    pub fn open(dir: &Path, segment_size: u64, committed_end: u64) -> Result<Self, StateError> {
+        fs::create_dir_all(dir).map_err(|e| io_error(dir, e))?;
+        let mut starts = Vec::new();
+        for item in fs::read_dir(dir).map_err(|e| io_error(dir, e))? {
+            let item = item.map_err(|e| io_error(dir, e))?;
+            if let Some(start) = item.file_name().to_str().and_then(parse_segment_name) {
+                starts.push(start);
+            }
+        }
+        starts.sort_unstable();
+        let mut segments = BTreeMap::new();
+        let mut expected_start: Option<u64> = None;
+        for start in starts {
+            let path = dir.join(segment_name(start));
+            if start >= committed_end {
+                // Written after the last commit: discard.
+                fs::remove_file(&path).map_err(|e| io_error(&path, e))?;
+                continue;
+            }
+            let file = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(&path)
+                .map_err(|e| io_error(&path, e))?;
+            let mut len = file.metadata().map_err(|e| io_error(&path, e))?.len();
+            if let Some(expected) = expected_start {
+                if expected != start {
+                    return Err(corrupt(
+                        &path,
+                        format!("segment starts at {start}, expected {expected}"),
+                    ));
+                }
+            }
+            if start + len > committed_end {
+                file.set_len(committed_end - start).map_err(|e| io_error(&path, e))?;
+                file.sync_all().map_err(|e| io_error(&path, e))?;
+                len = committed_end - start;
+            }
+            expected_start = Some(start + len);
+            segments.insert(start, Segment { path, file, len });
+        }
+        let flushed_end = expected_start.unwrap_or(0);
+        if flushed_end != committed_end {
+            return Err(corrupt(
+                dir,
+                format!("log ends at {flushed_end} but the last commit recorded {committed_end}"),
+            ));
+        }
+        sync_dir(dir)?;
+        Ok(Log {
+            dir: dir.to_path_buf(),
+            segment_size,
+            segments,
+            end: committed_end,
+            pending: Vec::new(),
+            pending_segments: Vec::new(),
+        })
+    }
+
+    /// Flushed end of the log.
+    pub fn end(&self) -> u64 {
+        self.end
+    }
+
+    /// Start of the first segment still on disk.
+    pub fn first_position(&self) -> u64 {
+        self.segments.keys().next().copied().unwrap_or(self.end)
+    }
+
+    /// Bytes in segment files on disk.
+    pub fn disk_bytes(&self) -> u64 {
+        self.segments.values().map(|segment| segment.len).sum()
+    }
+
+    /// Appends encoded entry bytes; returns the position they will have.
+    pub fn append(&mut self, bytes: &[u8]) -> u64 {
+        let position = self.end + self.pending.len() as u64;
+        let current_start =
+            self.pending_segments.last().or_else(|| self.segments.keys().next_back()).copied();
+        let opens_segment = match current_start {
+            None => true,
+            Some(start) => {
+                position > start && position - start + bytes.len() as u64 > self.segment_size
+            }
+        };
+        if opens_segment {
+            self.pending_segments.push(position);
+        }
+        self.pending.extend_from_slice(bytes);
+        position
+    }
+
+    /// Writes pending bytes to their segment files and fsyncs every file touched (and the
+    /// directory when a segment was created).
+    pub fn flush(&mut self) -> Result<(), StateError> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let pending_end = self.end + self.pending.len() as u64;
+        let mut touched = Vec::new();
+        // Bytes that continue the current last segment.
+        let first_new = self.pending_segments.first().copied().unwrap_or(pending_end);
+        if first_new > self.end {
+            let (start, segment) =
+                self.segments.iter_mut().next_back().expect("a segment to continue");
+            let bytes = &self.pending[..(first_new - self.end) as usize];
+            segment
+                .file
+                .write_all_at(bytes, self.end - start)
+                .map_err(|e| io_error(&segment.path, e))?;
+            segment.len += bytes.len() as u64;
+            touched.push(*start);
+        }
+        let created = !self.pending_segments.is_empty();
+        for (i, start) in self.pending_segments.iter().enumerate() {
+            let stop = self.pending_segments.get(i + 1).copied().unwrap_or(pending_end);
+            let path = self.dir.join(segment_name(*start));
+            let file = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create_new(true)
+                .open(&path)
+                .map_err(|e| io_error(&path, e))?;
+            let bytes = &self.pending[(start - self.end) as usize..(stop - self.end) as usize];
+            file.write_all_at(bytes, 0).map_err(|e| io_error(&path, e))?;
+            self.segments.insert(*start, Segment { path, file, len: bytes.len() as u64 });
+            touched.push(*start);
+        }
+        for start in touched {
+            let segment = &self.segments[&start];
+            segment.file.sync_data().map_err(|e| io_error(&segment.path, e))?;
+        }
+        if created {
+            sync_dir(&self.dir)?;
+        }
+        self.end = pending_end;
+        self.pending.clear();
+        self.pending_segments.clear();
+        Ok(())
+    }
+
+    /// Reads the entry at `position` (flushed, or appended in the current block).
+    pub fn read_entry(&self, position: u64) -> Result<(Entry, usize), StateError> {
+        if position >= self.end {
+            // Appended during the current block and not yet flushed.
+            let at = (position - self.end) as usize;
+            let bytes = self.pending.get(at..).unwrap_or_default();
+            return Entry::decode(bytes)
+                .map_err(|e| corrupt(&self.dir, format!("pending entry at {position}: {e}")));
+        }
+        let (start, segment) =
+            self.segments.range(..=position).next_back().ok_or_else(|| {
+                corrupt(&self.dir, format!("no segment holds position {position}"))
+            })?;
+        let offset = position - start;
+        if offset >= segment.len {
+            return Err(corrupt(
+                &segment.path,
+                format!("position {position} is past the segment end"),
+            ));
+        }
+        let available = (segment.len - offset) as usize;
+        let mut buffer = vec![0u8; available.min(FIRST_READ)];
+        read_exact(segment, &mut buffer, offset)?;
+        let len = declared_len(&buffer)
+            .map_err(|e| corrupt(&segment.path, format!("entry at {position}: {e}")))?;
+        if len > available {
+            return Err(corrupt(
+                &segment.path,
+                format!("entry at {position} runs past the segment end"),
+            ));
+        }
+        if len > buffer.len() {
+            let have = buffer.len();
+            buffer.resize(len, 0);
+            read_exact(segment, &mut buffer[have..], offset + have as u64)?;
+        }
+        Entry::decode(&buffer[..len])
+            .map_err(|e| corrupt(&segment.path, format!("entry at {position}: {e}")))
+    }
+
+    /// Deletes whole segments that end at or before `position`, except the last segment.
+    /// Returns the starts of the deleted segments.
+    pub fn delete_segments_before(&mut self, position: u64) -> Result<Vec<u64>, StateError> {
+        let last = self.segments.keys().next_back().copied();
+        let doomed: Vec<u64> = self
+            .segments
+            .iter()
+            .filter(|(start, segment)| Some(**start) != last && *start + segment.len <= position)
+            .map(|(start, _)| *start)
+            .collect();
+        for start in &doomed {
+            let segment = self.segments.remove(start).expect("listed above");
+            fs::remove_file(&segment.path).map_err(|e| io_error(&segment.path, e))?;
+        }
+        if !doomed.is_empty() {
+            sync_dir(&self.dir)?;
+        }
+        Ok(doomed)
+    }
+
+    /// Calls `visit(position, entry bytes)` for every flushed entry from `from` (an entry
+    /// boundary at or after the first segment's start) to the end, in log order. Stops at the
+    /// first error, including a malformed entry.
+    pub fn scan(
+        &self,
+        from: u64,
+        mut visit: impl FnMut(u64, &[u8]) -> Result<(), StateError>,
+    ) -> Result<(), StateError> {
+        const CHUNK: usize = 8 << 20;
+        for (start, segment) in self.segments.range(..self.end) {
+            let seg_end = start + segment.len;
+            if seg_end <= from {
+                continue;
+            }
+            let mut position = from.max(*start);
+            let mut read_to = position;
+            let mut buffer: Vec<u8> = Vec::new();
+            // `buffer[consumed..]` holds the bytes from `position` to `read_to`.
+            let mut consumed = 0;
+            while position < seg_end {
+                let rest = &buffer[consumed..];
+                let need = match declared_len(rest) {
+                    Ok(len) => len,
+                    Err(_) if rest.len() < super::entry::ENTRY_HEADER_LEN => {
+                        super::entry::ENTRY_HEADER_LEN
+                    }
+                    Err(e) => {
+                        return Err(corrupt(&segment.path, format!("entry at {position}: {e}")))
+                    }
+                };
+                if rest.len() >= need {
+                    visit(position, &rest[..need])?;
+                    consumed += need;
+                    position += need as u64;
+                    continue;
+                }
+                if read_to >= seg_end {
+                    return Err(corrupt(
+                        &segment.path,
+                        format!("entry at {position} runs past the segment end"),
+                    ));
+                }
+                buffer.drain(..consumed);
+                consumed = 0;
+                let want = (CHUNK.max(need) as u64).min(seg_end - read_to) as usize;
+                let have = buffer.len();
+                buffer.resize(have + want, 0);
+                read_exact(segment, &mut buffer[have..], read_to - start)?;
+                read_to += want as u64;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn read_exact(segment: &Segment, buffer: &mut [u8], offset: u64) -> Result<(), StateError> {
+    segment.file.read_exact_at(buffer, offset).map_err(|e| io_error(&segment.path, e))
+}
+
+/// fsyncs a directory so that file creations, renames and removals in it are durable.
+pub(crate) fn sync_dir(dir: &Path) -> Result<(), StateError> {
+    File::open(dir).and_then(|d| d.sync_all()).map_err(|e| io_error(dir, e))
+}

@@ -1,0 +1,429 @@
+//! QMDB: the authenticated, append-only state store (ARCHITECTURE §4, `state/ARCHITECTURE.md`).
+//!
+//! Sixteen shards by the top 4 bits of the key hash. Each shard appends entries to a log of
+//! segment files, keeps its keys in a sorted linked list (each entry names the next key hash, for
+//! exclusion proofs), and Merkleizes its entries in twigs of 2048 with an active bit each. The
+//! state root is a fixed binary tree over the 16 shard roots. A block's writes are applied to the
+//! shards in parallel, in key order within a shard, so the root is a pure function of the
+//! sequence of committed blocks (and the compaction settings fixed when the store was created),
+//! whatever the thread count.
+//!
+//! Limits of this implementation, stated where they bind:
+//! - Storage wipes: keys are hashed, so an account's slots cannot be enumerated. A wipe is
+//!   accepted only for an account that has no code in committed state (after EIP-6780 and
+//!   EIP-7610 that is every wipe a Cancun-or-later chain produces); otherwise the commit fails
+//!   with [`StateError::Unsupported`]. Replay pre-Cancun history on the memory store.
+//! - Reopening rebuilds the index and twigs by scanning the logs (twice) and re-hashing every
+//!   entry: it takes time in proportion to the log, and it is what detects a corrupted file.
+//! - Pruning deletes log segments that compaction emptied, `keep_heights` blocks after they
+//!   emptied; reads and proofs are always of the latest committed state (no historical reads).
+
+mod entry;
+mod hash;
+mod indexer;
+mod log;
+mod meta;
+mod proof;
+mod shard;
+
+pub use proof::{verify, EntryProof, ProofError, PROOF_FORMAT_VERSION};
+
+use crate::{
+    encode_storage, Account, BlockChanges, KeyHash, StateCommit, StateError, StateKey, StateReader,
+    KECCAK_EMPTY, SHARD_COUNT,
+};
+use alloy_primitives::{Address, Bytes, B256, U256};
+use hash::{hash_node, shard_tree_level, Hash, SHARD_TREE_DEPTH};
+use log::{io_error, sync_dir};
+use meta::Meta;
+use rayon::prelude::*;
+use shard::{Op, Shard};
+use std::{
+    collections::BTreeMap,
+    fs::{self, File},
+    path::{Path, PathBuf},
+};
+
+/// Block hashes kept for `BLOCKHASH` (the EVM reaches back 256 blocks).
+const KEPT_BLOCK_HASHES: usize = 256;
+
+/// Settings of a store. The compaction settings shape the entry sequence and so the root: they
+/// are fixed when the store is created and read back from its metadata on every open.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// Largest segment file in bytes.
+    pub segment_size: u64,
+    /// A shard compacts only while its region from the cursor holds at least this many entries.
+    pub compact_min_entries: u64,
+    /// A shard compacts while fewer than this percentage of its region's entries are live.
+    pub compact_utilization: u32,
+    /// Most entries a shard's compaction examines per block.
+    pub compact_batch: u32,
+    /// Emptied segments are deleted this many blocks after compaction emptied them.
+    pub keep_heights: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            segment_size: 1 << 30,
+            compact_min_entries: 1 << 16,
+            compact_utilization: 50,
+            compact_batch: 4096,
+            keep_heights: 64,
+        }
+    }
+}
+
+impl Config {
+    fn validate(&self) -> Result<(), StateError> {
+        let bad = |reason: &str| StateError::Unsupported { reason: reason.to_string() };
+        if self.segment_size < 1 << 12 {
+            return Err(bad("segment size must be at least 4096 bytes"));
+        }
+        if !(1..=100).contains(&self.compact_utilization) {
+            return Err(bad("compaction utilization must be a percentage from 1 to 100"));
+        }
+        Ok(())
+    }
+}
+
+/// Size figures of an open store.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct QmdbStats {
+    /// Live keys, not counting the 16 sentries.
+    pub live_keys: u64,
+    /// Entries ever appended, sentries included.
+    pub total_entries: u64,
+    /// Bytes of segment files on disk.
+    pub disk_bytes: u64,
+    /// Heap bytes of the key index.
+    pub index_bytes: u64,
+}
+
+/// The QMDB store in one directory.
+#[derive(Debug)]
+pub struct Qmdb {
+    dir: PathBuf,
+    config: Config,
+    shards: Vec<Shard>,
+    height: Option<u64>,
+    root: B256,
+    block_hashes: BTreeMap<u64, B256>,
+    /// Set when a commit failed part-way: memory no longer matches disk until reopened.
+    poisoned: bool,
+    /// Held for the store's lifetime: an exclusive lock on `LOCK`.
+    _lock: File,
+}
+
+impl Qmdb {
+    /// Opens the store in `dir`, creating it with `config` if the directory holds no store.
+    /// An existing store keeps the settings it was created with.
+    pub fn open(dir: impl AsRef<Path>, config: Config) -> Result<Self, StateError> {
+        let dir = dir.as_ref().to_path_buf();
+        fs::create_dir_all(&dir).map_err(|e| io_error(&dir, e))?;
+        let lock_path = dir.join("LOCK");
+        let lock = File::create(&lock_path).map_err(|e| io_error(&lock_path, e))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(StateError::Locked { path: dir.display().to_string() })
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(io_error(&lock_path, e)),
+        }
+        let meta = Meta::read(&dir)?;
+        let config = match &meta {
+            Some(meta) => meta.config,
+            None => {
+                config.validate()?;
+                config
+            }
+        };
+        let shards: Vec<Shard> = (0..SHARD_COUNT)
+            .into_par_iter()
+            .map(|id| {
+                let shard_dir = dir.join(format!("shard-{id:02}"));
+                Shard::open(id, &shard_dir, &config, meta.as_ref().map(|m| &m.shards[id]))
+            })
+            .collect::<Result<_, _>>()?;
+        let mut store = Qmdb {
+            dir,
+            config,
+            shards,
+            height: None,
+            root: B256::ZERO,
+            block_hashes: BTreeMap::new(),
+            poisoned: false,
+            _lock: lock,
+        };
+        store.root = store.compute_root();
+        match meta {
+            Some(meta) => {
+                if store.root != meta.root {
+                    return Err(log::corrupt(
+                        &store.dir,
+                        "recomputed state root differs from the metadata",
+                    ));
+                }
+                store.height = meta.height;
+                store.block_hashes = meta.block_hashes.into_iter().collect();
+            }
+            None => store.write_meta()?,
+        }
+        Ok(store)
+    }
+
+    /// The settings in force.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Size figures.
+    pub fn stats(&self) -> QmdbStats {
+        let mut stats = QmdbStats::default();
+        for shard in &self.shards {
+            stats.live_keys += shard.live_keys() - 1;
+            stats.total_entries += shard.total_entries();
+            stats.disk_bytes += shard.disk_bytes();
+            stats.index_bytes += shard.index_bytes() as u64;
+        }
+        stats
+    }
+
+    fn compute_root(&self) -> B256 {
+        let mut level: Vec<Hash> = self.shards.iter().map(Shard::root).collect();
+        for height in 1..=SHARD_TREE_DEPTH {
+            level = level
+                .chunks_exact(2)
+                .map(|pair| hash_node(shard_tree_level(height), &pair[0], &pair[1]))
+                .collect();
+        }
+        B256::from(level[0])
+    }
+
+    fn write_meta(&self) -> Result<(), StateError> {
+        let meta = Meta {
+            config: self.config,
+            height: self.height,
+            root: self.root,
+            shards: self.shards.iter().map(Shard::meta).collect(),
+            block_hashes: self.block_hashes.iter().map(|(n, h)| (*n, *h)).collect(),
+        };
+        meta.write(&self.dir)
+    }
+
+    fn check_usable(&self) -> Result<(), StateError> {
+        if self.poisoned {
+            return Err(StateError::Unsupported {
+                reason: format!(
+                    "a commit to {} failed part-way; reopen the store to recover the last committed block",
+                    self.dir.display()
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    /// The live value under `key`.
+    pub fn get(&self, key: &KeyHash) -> Result<Option<Vec<u8>>, StateError> {
+        self.check_usable()?;
+        Ok(self.shards[key.shard()].lookup(key)?.map(|(_, entry)| entry.value))
+    }
+
+    /// A proof of `key`'s value (inclusion) or absence (exclusion) against [`Self::state_root`].
+    pub fn prove(&self, key: &KeyHash) -> Result<EntryProof, StateError> {
+        self.check_usable()?;
+        let shard = &self.shards[key.shard()];
+        let position = match shard.lookup(key)? {
+            Some((position, _)) => position,
+            None => shard.predecessor_position(key)?,
+        };
+        let mut proof = shard.prove_position(position)?;
+        let roots: Vec<Hash> = self.shards.iter().map(Shard::root).collect();
+        let mut level = roots;
+        let mut index = key.shard();
+        for height in 1..=SHARD_TREE_DEPTH {
+            proof.shard_path.push(level[index ^ 1]);
+            level = level
+                .chunks_exact(2)
+                .map(|pair| hash_node(shard_tree_level(height), &pair[0], &pair[1]))
+                .collect();
+            index /= 2;
+        }
+        Ok(proof)
+    }
+
+    /// Applies raw key-value writes as block `height` (the same path [`StateCommit`] uses);
+    /// `None` deletes. For benchmarks and tests of the store itself.
+    pub fn commit_ops(&mut self, height: u64, mut ops: Vec<Op>) -> Result<B256, StateError> {
+        self.check_usable()?;
+        if let Some(last) = self.height {
+            if height != last + 1 {
+                return Err(StateError::HeightOutOfOrder { last, got: height });
+            }
+        }
+        ops.sort_unstable_by_key(|op| op.0);
+        if let Some(pair) = ops.windows(2).find(|pair| pair[0].0 == pair[1].0) {
+            return Err(StateError::InvalidChanges {
+                height,
+                reason: format!("key {:?} written twice", pair[0].0),
+            });
+        }
+        let mut per_shard: Vec<Vec<Op>> = vec![Vec::new(); SHARD_COUNT];
+        for op in ops {
+            per_shard[op.0.shard()].push(op);
+        }
+        for (shard, ops) in self.shards.iter().zip(&per_shard) {
+            shard.check_ops(ops)?;
+        }
+        let config = self.config;
+        let result = self.shards.par_iter_mut().zip(per_shard.par_iter()).try_for_each(
+            |(shard, ops)| -> Result<(), StateError> {
+                shard.apply(ops, height)?;
+                shard.compact(&config)?;
+                shard.rehash();
+                shard.flush()
+            },
+        );
+        if let Err(error) = result {
+            self.poisoned = true;
+            return Err(error);
+        }
+        let previous = (self.height, self.root);
+        self.height = Some(height);
+        self.root = self.compute_root();
+        if let Err(error) = self.write_meta() {
+            self.poisoned = true;
+            (self.height, self.root) = previous;
+            return Err(error);
+        }
+        for shard in &mut self.shards {
+            shard.prune(height, config.keep_heights)?;
+        }
+        Ok(self.root)
+    }
+
+    fn ops_from_changes(&self, changes: &BlockChanges) -> Result<Vec<Op>, StateError> {
+        let mut ops = Vec::with_capacity(changes.write_count());
+        for (address, account) in &changes.accounts {
+            ops.push((StateKey::Account(*address).hash(), account.map(|a| a.encode().to_vec())));
+        }
+        for change in &changes.storage {
+            if change.wiped {
+                let key = StateKey::Account(change.address).hash();
+                if let Some(bytes) = self.get(&key)? {
+                    let account =
+                        Account::decode(&bytes).map_err(|source| StateError::Corrupted {
+                            what: format!("account {}", change.address),
+                            source,
+                        })?;
+                    if account.code_hash != KECCAK_EMPTY {
+                        return Err(StateError::Unsupported {
+                            reason: format!(
+                                "block {} wipes the storage of contract {}, which QMDB cannot enumerate (pre-Cancun SELFDESTRUCT); use the memory store for pre-Cancun history",
+                                changes.height, change.address
+                            ),
+                        });
+                    }
+                }
+            }
+            for (slot, value) in &change.slots {
+                let key = StateKey::Storage(change.address, *slot).hash();
+                let value = (!value.is_zero()).then(|| encode_storage(*value).to_vec());
+                ops.push((key, value));
+            }
+        }
+        for (code_hash, code) in &changes.code {
+            let key = StateKey::Code(*code_hash).hash();
+            if self.get(&key)?.is_none() {
+                ops.push((key, Some(code.to_vec())));
+            }
+        }
+        Ok(ops)
+    }
+
+    fn persist_block_hashes(&mut self) -> Result<(), StateError> {
+        while self.block_hashes.len() > KEPT_BLOCK_HASHES {
+            self.block_hashes.pop_first();
+        }
+        self.write_meta()
+    }
+}
+
+impl StateReader for Qmdb {
+    fn account(&self, address: Address) -> Result<Option<Account>, StateError> {
+        let Some(bytes) = self.get(&StateKey::Account(address).hash())? else { return Ok(None) };
+        Account::decode(&bytes)
+            .map(Some)
+            .map_err(|source| StateError::Corrupted { what: format!("account {address}"), source })
+    }
+
+    fn storage(&self, address: Address, slot: U256) -> Result<U256, StateError> {
+        let Some(bytes) = self.get(&StateKey::Storage(address, slot).hash())? else {
+            return Ok(U256::ZERO);
+        };
+        crate::decode_storage(&bytes).map_err(|source| StateError::Corrupted {
+            what: format!("slot {slot} of {address}"),
+            source,
+        })
+    }
+
+    fn code(&self, code_hash: B256) -> Result<Option<Bytes>, StateError> {
+        Ok(self.get(&StateKey::Code(code_hash).hash())?.map(Bytes::from))
+    }
+
+    fn block_hash(&self, number: u64) -> Result<Option<B256>, StateError> {
+        Ok(self.block_hashes.get(&number).copied())
+    }
+}
+
+impl StateCommit for Qmdb {
+    fn commit_block(&mut self, changes: &BlockChanges) -> Result<B256, StateError> {
+        self.check_usable()?;
+        let ops = self.ops_from_changes(changes)?;
+        let saved = self.block_hashes.clone();
+        for (number, hash) in &changes.block_hashes {
+            self.block_hashes.insert(*number, *hash);
+        }
+        while self.block_hashes.len() > KEPT_BLOCK_HASHES {
+            self.block_hashes.pop_first();
+        }
+        let result = self.commit_ops(changes.height, ops);
+        if result.is_err() {
+            self.block_hashes = saved;
+        }
+        result
+    }
+
+    fn record_block_hash(&mut self, number: u64, hash: B256) -> Result<(), StateError> {
+        self.check_usable()?;
+        self.block_hashes.insert(number, hash);
+        self.persist_block_hashes()
+    }
+
+    fn state_root(&self) -> B256 {
+        self.root
+    }
+
+    fn last_height(&self) -> Option<u64> {
+        self.height
+    }
+}
+
+/// Removes a store directory's files (for benchmarks that want a fresh store).
+pub fn destroy(dir: &Path) -> Result<(), StateError> {
+    if dir.exists() {
+        fs::remove_dir_all(dir).map_err(|e| io_error(dir, e))?;
+    }
+    if let Some(parent) = dir.parent() {
+        if parent.exists() {
+            sync_dir(parent)?;
+        }
+    }
+    Ok(())
+}
