@@ -14,9 +14,9 @@ use crate::{
 };
 use alloy_primitives::B256;
 use serde::Serialize;
-use std::time::Instant;
+use std::{path::PathBuf, time::Instant};
 use zero_fixtures::workload::{Workload, WorkloadConfig, WorkloadError, SWAP_GAS};
-use zero_state::{MemoryState, StateCommit};
+use zero_state::{MemoryState, Qmdb, QmdbConfig, StateCommit, StateError, StateReader};
 
 /// Which engine executes the blocks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -34,6 +34,28 @@ impl EngineKind {
     }
 }
 
+/// Which state store the blocks commit to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StoreKind {
+    /// QMDB in `datadir`, or in a temporary directory removed afterwards.
+    Qmdb {
+        /// Directory of the store; it must not hold a store already.
+        datadir: Option<PathBuf>,
+    },
+    /// The in-memory store (multiset-hash root, no disk).
+    Memory,
+}
+
+impl StoreKind {
+    /// Name used in reports.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Qmdb { .. } => "qmdb",
+            Self::Memory => "memory",
+        }
+    }
+}
+
 /// A benchmark could not run.
 #[derive(Debug, thiserror::Error)]
 pub enum BenchError {
@@ -46,6 +68,12 @@ pub enum BenchError {
     /// A block failed to execute.
     #[error(transparent)]
     Execution(#[from] ExecutionError),
+    /// The state store could not be opened.
+    #[error(transparent)]
+    State(#[from] StateError),
+    /// The data directory is unusable for a fresh benchmark.
+    #[error("{0}")]
+    DataDir(String),
 }
 
 /// One benchmark run: one JSON line of `zero-producer bench --json`.
@@ -53,6 +81,8 @@ pub enum BenchError {
 pub struct BenchReport {
     /// Engine that executed the blocks.
     pub engine: &'static str,
+    /// State store the blocks were committed to.
+    pub state: &'static str,
     /// Workload kind.
     pub workload: &'static str,
     /// Transactions executed.
@@ -101,17 +131,55 @@ pub fn block_gas_limit(block_txs: usize) -> u64 {
     (block_txs as u64).saturating_mul(SWAP_GAS).saturating_mul(2).max(30_000_000)
 }
 
-/// Generates the workload `config` describes and runs it on `engine`.
-pub fn run(config: &WorkloadConfig, engine: EngineKind) -> Result<BenchReport, BenchError> {
+/// Generates the workload `config` describes and runs it on `engine` over `store`.
+pub fn run(
+    config: &WorkloadConfig,
+    engine: EngineKind,
+    store: &StoreKind,
+) -> Result<BenchReport, BenchError> {
     let config = WorkloadConfig { chain_id: DEV_CHAIN_ID, ..config.clone() };
+    match store {
+        StoreKind::Memory => run_on(&config, engine, store, MemoryState::new()),
+        StoreKind::Qmdb { datadir } => {
+            let (_temp, dir) = match datadir {
+                Some(dir) => {
+                    let holds_files = std::fs::read_dir(dir).is_ok_and(|mut d| d.next().is_some());
+                    if holds_files {
+                        return Err(BenchError::DataDir(format!(
+                            "--datadir {} is not empty; a benchmark starts from a fresh store",
+                            dir.display()
+                        )));
+                    }
+                    (None, dir.clone())
+                }
+                None => {
+                    let temp = tempfile::tempdir().map_err(|e| {
+                        BenchError::DataDir(format!("cannot create a temporary data dir: {e}"))
+                    })?;
+                    let dir = temp.path().join("qmdb");
+                    (Some(temp), dir)
+                }
+            };
+            let store_state = Qmdb::open(&dir, QmdbConfig::default())?;
+            run_on(&config, engine, store, store_state)
+        }
+    }
+}
+
+fn run_on<S: StateReader + StateCommit>(
+    config: &WorkloadConfig,
+    engine: EngineKind,
+    store: &StoreKind,
+    state: S,
+) -> Result<BenchReport, BenchError> {
     let started = Instant::now();
-    let workload = Workload::generate(&config)?;
+    let workload = Workload::generate(config)?;
     let generate_seconds = started.elapsed().as_secs_f64();
 
     let started = Instant::now();
     let mut chain = DevChain::genesis(
         ChainSpec::dev(DEV_CHAIN_ID),
-        MemoryState::new(),
+        state,
         &workload.genesis,
         block_gas_limit(config.block_txs),
     )?;
@@ -137,6 +205,7 @@ pub fn run(config: &WorkloadConfig, engine: EngineKind) -> Result<BenchReport, B
     let txs = workload.transaction_count();
     Ok(BenchReport {
         engine: engine.name(),
+        state: store.name(),
         workload: config.kind.name(),
         txs,
         accounts: config.accounts,

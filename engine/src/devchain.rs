@@ -13,9 +13,10 @@ use crate::{
     ExecutionError,
 };
 use alloy_consensus::{
-    constants::EMPTY_WITHDRAWALS, proofs::calculate_transaction_root, Header, EMPTY_OMMER_ROOT_HASH,
+    constants::EMPTY_WITHDRAWALS, proofs::ordered_trie_root_with_encoder, Header,
+    EMPTY_OMMER_ROOT_HASH,
 };
-use alloy_eips::{eip1559::BaseFeeParams, eip7685::EMPTY_REQUESTS_HASH};
+use alloy_eips::{eip1559::BaseFeeParams, eip2718::Encodable2718, eip7685::EMPTY_REQUESTS_HASH};
 use alloy_primitives::{Address, B256};
 use zero_fixtures::GenesisAccount;
 use zero_state::{StateCommit, StateReader};
@@ -33,6 +34,8 @@ pub struct DevChain<S> {
     chain: ChainSpec,
     state: S,
     parent: Header,
+    /// `parent.hash_slow()`, computed once when the parent was sealed.
+    parent_hash: B256,
     gas_limit: u64,
 }
 
@@ -73,8 +76,9 @@ impl<S: StateReader + StateCommit> DevChain<S> {
         };
         // A header's hash covers its state root, so commit first, then record the hash.
         header.state_root = state.commit_block(&genesis_changes(0, &all, &[]))?;
-        state.record_block_hash(0, header.hash_slow())?;
-        Ok(Self { chain, state, parent: header, gas_limit })
+        let parent_hash = header.hash_slow();
+        state.record_block_hash(0, parent_hash)?;
+        Ok(Self { chain, state, parent: header, parent_hash, gas_limit })
     }
 
     /// The last committed header.
@@ -90,29 +94,30 @@ impl<S: StateReader + StateCommit> DevChain<S> {
     /// The header of the next block, outputs not yet filled in.
     pub fn next_header(&self, beneficiary: Address, transactions: &[RecoveredTx]) -> Header {
         let parent = &self.parent;
+        let parent_hash = self.parent_hash;
         let base_fee = BaseFeeParams::ethereum().next_block_base_fee(
             parent.gas_used,
             parent.gas_limit,
             parent.base_fee_per_gas.unwrap_or(GENESIS_BASE_FEE),
         );
         Header {
-            parent_hash: parent.hash_slow(),
+            parent_hash,
             number: parent.number + 1,
             timestamp: parent.timestamp + BLOCK_TIME,
             beneficiary,
             gas_limit: self.gas_limit,
             base_fee_per_gas: Some(base_fee),
-            transactions_root: calculate_transaction_root(
-                &transactions.iter().map(|tx| tx.inner().clone()).collect::<Vec<_>>(),
-            ),
+            transactions_root: ordered_trie_root_with_encoder(transactions, |tx, buf| {
+                tx.inner().encode_2718(buf)
+            }),
             ommers_hash: EMPTY_OMMER_ROOT_HASH,
             withdrawals_root: Some(EMPTY_WITHDRAWALS),
             blob_gas_used: Some(0),
             excess_blob_gas: Some(0),
             // A zone has no beacon chain; the parent hash stands in for the beacon root.
-            parent_beacon_block_root: Some(parent.hash_slow()),
+            parent_beacon_block_root: Some(parent_hash),
             requests_hash: Some(EMPTY_REQUESTS_HASH),
-            mix_hash: parent.hash_slow(),
+            mix_hash: parent_hash,
             ..Header::default()
         }
     }
@@ -144,6 +149,7 @@ impl<S: StateReader + StateCommit> DevChain<S> {
         let hash = header.hash_slow();
         self.state.record_block_hash(header.number, hash)?;
         self.parent = header.clone();
+        self.parent_hash = hash;
         Ok(ProducedBlock { header, hash, outcome })
     }
 }

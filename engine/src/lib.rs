@@ -21,5 +21,6 @@ pub mod genesis;
 pub mod intake;
 pub mod replay;
 pub mod sequential;
+pub mod state_bench;
 
 pub use error::ExecutionError;

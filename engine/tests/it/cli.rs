@@ -36,6 +36,58 @@ fn bench_rejects_bad_configurations() {
         &["bench", "--accounts", "10", "--hot-fraction", "0.5", "--hot-accounts", "11"],
         "--hot-accounts 11",
     );
+    assert_bad_input(&["bench", "--state", "rocks"], "rocks");
+    assert_bad_input(
+        &["bench", "--state", "memory", "--datadir", "/tmp/x"],
+        "--datadir applies only to --state qmdb",
+    );
+    let full = tempfile::tempdir().unwrap();
+    std::fs::write(full.path().join("something"), b"x").unwrap();
+    assert_bad_input(
+        &["bench", "--datadir", full.path().to_str().unwrap(), "--txs", "10"],
+        "is not empty",
+    );
+}
+
+#[test]
+fn state_bench_rejects_bad_configurations() {
+    assert_bad_input(&["state-bench", "--entries", "0"], "--entries 0");
+    assert_bad_input(&["state-bench", "--ops-per-block", "0"], "--ops-per-block 0");
+    assert_bad_input(&["state-bench", "--blocks", "0"], "--blocks 0");
+    let full = tempfile::tempdir().unwrap();
+    std::fs::write(full.path().join("something"), b"x").unwrap();
+    assert_bad_input(&["state-bench", "--datadir", full.path().to_str().unwrap()], "is not empty");
+}
+
+#[test]
+fn state_bench_reports_every_phase() {
+    let (code, stdout, stderr) = producer(&[
+        "state-bench",
+        "--entries",
+        "20000",
+        "--ops-per-block",
+        "2000",
+        "--blocks",
+        "2",
+        "--json",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let lines: Vec<serde_json::Value> =
+        stdout.lines().map(|line| serde_json::from_str(line).unwrap()).collect();
+    let phases: Vec<&str> = lines.iter().map(|l| l["phase"].as_str().unwrap()).collect();
+    assert_eq!(phases, ["populate", "update", "create", "delete", "read", "mixed"]);
+    for line in &lines {
+        for field in
+            ["ops_per_s", "entries", "dram_bytes_per_entry", "disk_bytes_per_entry", "root"]
+        {
+            assert!(line.get(field).is_some(), "missing {field} in {line}");
+        }
+        assert!(line["ops_per_s"].as_f64().unwrap() > 0.0);
+    }
+    // Creates and deletes of 2 x 2000 keys each cancel out; mixed adds 2000/26 x 2 creates
+    // and as many deletes.
+    assert_eq!(lines[0]["entries"], 20000);
+    assert_eq!(lines[5]["entries"], 20000);
 }
 
 #[test]
@@ -59,6 +111,7 @@ fn bench_json_is_one_line_per_run_and_deterministic() {
     let (first, second) = (parse(&first), parse(&second));
     for field in [
         "engine",
+        "state",
         "workload",
         "txs",
         "accounts",

@@ -2,7 +2,7 @@
 
 use alloy_primitives::U256;
 use zero_engine::{
-    bench::{block_gas_limit, run, EngineKind},
+    bench::{block_gas_limit, run, EngineKind, StoreKind},
     chain::{ChainSpec, DEV_CHAIN_ID},
     devchain::DevChain,
     intake::intake,
@@ -19,11 +19,16 @@ fn same_seed_same_root_for_every_workload() {
     for kind in
         [WorkloadKind::Transfers, WorkloadKind::Erc20, WorkloadKind::Amm, WorkloadKind::Mixed]
     {
-        let first = run(&config(kind, 11), EngineKind::Sequential).unwrap();
-        let second = run(&config(kind, 11), EngineKind::Sequential).unwrap();
-        let other = run(&config(kind, 12), EngineKind::Sequential).unwrap();
+        let qmdb = StoreKind::Qmdb { datadir: None };
+        let first = run(&config(kind, 11), EngineKind::Sequential, &qmdb).unwrap();
+        let second = run(&config(kind, 11), EngineKind::Sequential, &qmdb).unwrap();
+        let other = run(&config(kind, 12), EngineKind::Sequential, &qmdb).unwrap();
         assert_eq!(first.state_root, second.state_root, "{kind}");
         assert_ne!(first.state_root, other.state_root, "{kind}");
+        // The store changes the root's shape, never what executes.
+        let memory = run(&config(kind, 11), EngineKind::Sequential, &StoreKind::Memory).unwrap();
+        assert_eq!((memory.gas_used, memory.failed_txs), (first.gas_used, first.failed_txs));
+        assert_ne!(memory.state_root, first.state_root);
         assert_eq!(first.failed_txs, 0, "{kind}: generated transactions must succeed");
         assert_eq!((first.txs, first.blocks), (600, 3));
         assert!(first.gas_used >= 600 * 21_000, "{kind}");
@@ -35,7 +40,7 @@ fn hot_spot_workloads_with_heavy_contention_succeed() {
     let mut config = config(WorkloadKind::Mixed, 5);
     config.hot_spot = Some(HotSpot { fraction: 0.9, accounts: 3 });
     config.pools = 2;
-    let report = run(&config, EngineKind::Sequential).unwrap();
+    let report = run(&config, EngineKind::Sequential, &StoreKind::Memory).unwrap();
     assert_eq!(report.failed_txs, 0);
 }
 

@@ -2,14 +2,14 @@
 //!
 //! Layout, chosen to stay within 16 bytes of DRAM per live entry:
 //! - 4096 buckets per shard, chosen by key-hash bits 4..16 (bits 0..4 choose the shard);
-//! - each bucket is a vector of 12-byte slots sorted by key, a slot being the next 48 bits of the
+//! - each bucket is a vector of 10-byte slots sorted by key, a slot being the next 32 bits of the
 //!   key hash (the tag) and a 48-bit position in the shard's log (256 TiB of addressable log);
 //! - vectors grow by an eighth at a time, so the slack stays near 12.5%.
 //!
-//! 64 bits of the key hash (shard + bucket + tag) identify a key; two live keys share them with
-//! probability about n²/2^65 (2^-17 at 16M keys), and then the full keys are read from the log to
-//! order them, so the index is exact, not probabilistic. A lookup touches one bucket and costs one
-//! log read per candidate slot, which is one read except in that rare case.
+//! 48 bits of the key hash (shard + bucket + tag) identify a key. Keys that share them (about
+//! one pair among 16M keys) are ordered by reading their full keys from the log, so the index is
+//! exact, not probabilistic. A lookup touches one bucket and costs one log read per candidate
+//! slot: one read, except for an absent key whose tag collides (probability ~2^-24 at 16M keys).
 
 use crate::{KeyHash, StateError};
 
@@ -19,31 +19,37 @@ const BUCKETS: usize = 4096;
 pub const MAX_POSITION: u64 = (1 << 48) - 1;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(C, packed)]
 struct Slot {
-    tag: [u8; 6],
-    position: [u8; 6],
+    tag: u32,
+    position_low: u32,
+    position_high: u16,
 }
 
 impl Slot {
-    fn position(&self) -> u64 {
-        let mut bytes = [0u8; 8];
-        bytes[..6].copy_from_slice(&self.position);
-        u64::from_le_bytes(bytes)
+    #[inline]
+    fn tag(&self) -> u32 {
+        self.tag
     }
 
-    fn new(tag: [u8; 6], position: u64) -> Self {
-        let mut bytes = [0u8; 6];
-        bytes.copy_from_slice(&position.to_le_bytes()[..6]);
-        Slot { tag, position: bytes }
+    #[inline]
+    fn position(&self) -> u64 {
+        u64::from(self.position_low) | u64::from(self.position_high) << 32
+    }
+
+    fn new(tag: u32, position: u64) -> Self {
+        Slot { tag, position_low: position as u32, position_high: (position >> 32) as u16 }
     }
 }
 
+#[inline]
 fn bucket_of(key: &KeyHash) -> usize {
     (usize::from(key.0[0] & 0x0f) << 8) | usize::from(key.0[1])
 }
 
-fn tag_of(key: &KeyHash) -> [u8; 6] {
-    key.0[2..8].try_into().expect("6 bytes")
+#[inline]
+fn tag_of(key: &KeyHash) -> u32 {
+    u32::from_be_bytes(key.0[2..6].try_into().expect("4 bytes"))
 }
 
 /// Reads the full key of the entry at a log position; used only to order keys whose 64-bit
@@ -74,8 +80,8 @@ impl ShardIndex {
     pub fn candidates(&self, key: &KeyHash) -> impl Iterator<Item = u64> + '_ {
         let bucket = &self.buckets[bucket_of(key)];
         let tag = tag_of(key);
-        let start = bucket.partition_point(|slot| slot.tag < tag);
-        bucket[start..].iter().take_while(move |slot| slot.tag == tag).map(Slot::position)
+        let start = bucket.partition_point(|slot| slot.tag() < tag);
+        bucket[start..].iter().take_while(move |slot| slot.tag() == tag).map(Slot::position)
     }
 
     /// Index in `bucket` of the first slot whose key is not below `key`.
@@ -85,8 +91,8 @@ impl ShardIndex {
         resolve: &mut ResolveKey<'_>,
     ) -> Result<usize, StateError> {
         let tag = tag_of(key);
-        let mut index = bucket.partition_point(|slot| slot.tag < tag);
-        while index < bucket.len() && bucket[index].tag == tag {
+        let mut index = bucket.partition_point(|slot| slot.tag() < tag);
+        while index < bucket.len() && bucket[index].tag() == tag {
             if resolve(bucket[index].position())? >= *key {
                 break;
             }
@@ -117,8 +123,8 @@ impl ShardIndex {
     pub fn replace(&mut self, key: &KeyHash, old: u64, new: u64) -> bool {
         let tag = tag_of(key);
         let bucket = &mut self.buckets[bucket_of(key)];
-        let start = bucket.partition_point(|slot| slot.tag < tag);
-        for slot in bucket[start..].iter_mut().take_while(|slot| slot.tag == tag) {
+        let start = bucket.partition_point(|slot| slot.tag() < tag);
+        for slot in bucket[start..].iter_mut().take_while(|slot| slot.tag() == tag) {
             if slot.position() == old {
                 *slot = Slot::new(tag, new);
                 return true;
@@ -131,10 +137,10 @@ impl ShardIndex {
     pub fn remove(&mut self, key: &KeyHash, position: u64) -> bool {
         let tag = tag_of(key);
         let bucket = &mut self.buckets[bucket_of(key)];
-        let start = bucket.partition_point(|slot| slot.tag < tag);
+        let start = bucket.partition_point(|slot| slot.tag() < tag);
         let found = bucket[start..]
             .iter()
-            .take_while(|slot| slot.tag == tag)
+            .take_while(|slot| slot.tag() == tag)
             .position(|slot| slot.position() == position);
         match found {
             Some(offset) => {
@@ -173,8 +179,8 @@ mod tests {
     use std::collections::BTreeMap;
 
     #[test]
-    fn slots_are_twelve_bytes() {
-        assert_eq!(std::mem::size_of::<Slot>(), 12);
+    fn slots_are_ten_bytes() {
+        assert_eq!(std::mem::size_of::<Slot>(), 10);
     }
 
     #[test]

@@ -15,6 +15,8 @@ use std::{
 
 /// Bytes read at once when the entry length is not yet known; covers accounts and slots.
 const FIRST_READ: usize = 256;
+/// Capacity of the append buffer kept between blocks.
+const KEPT_BUFFER: usize = 256 << 10;
 
 #[derive(Debug)]
 struct Segment {
@@ -198,6 +200,8 @@ impl Log {
         }
         self.end = pending_end;
         self.pending.clear();
+        // A large block must not pin its buffer for the life of the store.
+        self.pending.shrink_to(KEPT_BUFFER);
         self.pending_segments.clear();
         Ok(())
     }
@@ -223,9 +227,10 @@ impl Log {
             ));
         }
         let available = (segment.len - offset) as usize;
-        let mut buffer = vec![0u8; available.min(FIRST_READ)];
-        read_exact(segment, &mut buffer, offset)?;
-        let len = declared_len(&buffer)
+        let mut first = [0u8; FIRST_READ];
+        let head = &mut first[..available.min(FIRST_READ)];
+        read_exact(segment, head, offset)?;
+        let len = declared_len(head)
             .map_err(|e| corrupt(&segment.path, format!("entry at {position}: {e}")))?;
         if len > available {
             return Err(corrupt(
@@ -233,13 +238,15 @@ impl Log {
                 format!("entry at {position} runs past the segment end"),
             ));
         }
-        if len > buffer.len() {
-            let have = buffer.len();
-            buffer.resize(len, 0);
-            read_exact(segment, &mut buffer[have..], offset + have as u64)?;
-        }
-        Entry::decode(&buffer[..len])
-            .map_err(|e| corrupt(&segment.path, format!("entry at {position}: {e}")))
+        let decoded = if len <= head.len() {
+            Entry::decode(&head[..len])
+        } else {
+            let mut buffer = vec![0u8; len];
+            buffer[..head.len()].copy_from_slice(head);
+            read_exact(segment, &mut buffer[head.len()..], offset + head.len() as u64)?;
+            Entry::decode(&buffer)
+        };
+        decoded.map_err(|e| corrupt(&segment.path, format!("entry at {position}: {e}")))
     }
 
     /// Deletes whole segments that end at or before `position`, except the last segment.

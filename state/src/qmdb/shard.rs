@@ -94,6 +94,8 @@ pub struct Shard {
     pending_twig_roots: Vec<Hash>,
     /// (height, position): segments ending at or before `position` became deletable at `height`.
     deletable: VecDeque<(u64, u64)>,
+    /// Reused encoding buffer.
+    scratch: Vec<u8>,
 }
 
 struct Rewrite {
@@ -138,6 +140,7 @@ impl Shard {
             twig_roots_file,
             pending_twig_roots: Vec::new(),
             deletable: VecDeque::new(),
+            scratch: Vec::new(),
         };
         match meta {
             None => {
@@ -354,7 +357,9 @@ impl Shard {
     /// what it names, and records its leaf in the youngest twig.
     fn append(&mut self, entry: Entry) -> Result<u64, StateError> {
         debug_assert_eq!(entry.serial, self.next_serial);
-        let bytes = entry.encode();
+        let mut bytes = std::mem::take(&mut self.scratch);
+        bytes.clear();
+        entry.encode_into(&mut bytes);
         let position = self.log.append(&bytes);
         if position > MAX_POSITION {
             return Err(StateError::Unsupported { reason: "shard log exceeds 256 TiB".into() });
@@ -368,6 +373,7 @@ impl Shard {
             self.youngest = fresh_youngest();
         }
         self.youngest[TWIG_ENTRIES as usize + leaf] = hash_leaf(&bytes);
+        self.scratch = bytes;
         self.youngest_dirty = Some(match self.youngest_dirty {
             Some((lo, _)) => (lo, leaf),
             None => (leaf, leaf),

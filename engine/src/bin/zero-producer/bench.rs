@@ -2,13 +2,22 @@
 
 use crate::Failure;
 use clap::{Args, ValueEnum};
-use zero_engine::bench::{run as run_bench, BenchError, BenchReport, EngineKind};
+use std::path::PathBuf;
+use zero_engine::bench::{run as run_bench, BenchError, BenchReport, EngineKind, StoreKind};
 use zero_fixtures::workload::{HotSpot, WorkloadConfig, WorkloadKind};
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 enum EngineArg {
     /// alloy-evm's block executor, one transaction after another.
     Sequential,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum StateArg {
+    /// QMDB on disk: Merkleized, a root per block, crash-safe.
+    Qmdb,
+    /// In memory, multiset-hash root; for tests.
+    Memory,
 }
 
 #[derive(Args, Debug)]
@@ -28,6 +37,13 @@ pub struct BenchArgs {
     /// Engine that executes the blocks.
     #[arg(long, value_enum, default_value = "sequential")]
     engine: EngineArg,
+    /// State store the blocks commit to.
+    #[arg(long, value_enum, default_value = "qmdb")]
+    state: StateArg,
+    /// Directory for the QMDB store (must be empty or absent); a temporary directory, removed
+    /// at exit, when not given.
+    #[arg(long)]
+    datadir: Option<PathBuf>,
     /// Workload seed; the same seed gives the same blocks and the same state root.
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -54,6 +70,8 @@ impl BenchArgs {
             txs: 50_000,
             block_txs: 5_000,
             engine: EngineArg::Sequential,
+            state: StateArg::Qmdb,
+            datadir: None,
             seed: 1,
             hot_fraction: None,
             hot_accounts: None,
@@ -75,8 +93,18 @@ pub fn run(args: BenchArgs) -> Result<(), Failure> {
         EngineArg::Sequential => EngineKind::Sequential,
     };
     tracing::info!(workload = %kind, txs = args.txs, accounts = args.accounts, "generating workload");
-    let report = run_bench(&config, engine).map_err(|error| match error {
+    let store = match args.state {
+        StateArg::Qmdb => StoreKind::Qmdb { datadir: args.datadir },
+        StateArg::Memory => {
+            if args.datadir.is_some() {
+                return Err(Failure::input("--datadir applies only to --state qmdb"));
+            }
+            StoreKind::Memory
+        }
+    };
+    let report = run_bench(&config, engine, &store).map_err(|error| match error {
         BenchError::Workload(error) => Failure::input(error),
+        BenchError::DataDir(error) => Failure::input(error),
         other => Failure::run(other),
     })?;
     if args.json {
@@ -89,8 +117,8 @@ pub fn run(args: BenchArgs) -> Result<(), Failure> {
 
 fn print_summary(report: &BenchReport) {
     println!(
-        "{} workload, {} engine: {} txs in {} blocks over {} accounts",
-        report.workload, report.engine, report.txs, report.blocks, report.accounts
+        "{} workload, {} engine, {} state: {} txs in {} blocks over {} accounts",
+        report.workload, report.engine, report.state, report.txs, report.blocks, report.accounts
     );
     println!(
         "  execute + commit: {:.3} s, {:.0} tx/s, {:.1} Mgas/s ({} failed txs)",

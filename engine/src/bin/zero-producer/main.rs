@@ -5,6 +5,7 @@
 
 mod bench;
 mod replay;
+mod state_bench;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -29,6 +30,9 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Re-execute Ethereum mainnet block fixtures and check them against their headers.
     Replay(replay::ReplayArgs),
+    /// Benchmark the QMDB state store alone: populate, then time updates, creates, deletes,
+    /// reads and a mixed block.
+    StateBench(state_bench::StateBenchArgs),
 }
 
 /// An error with the exit code it deserves.
@@ -63,6 +67,7 @@ fn main() -> ExitCode {
     let result = match command {
         Command::Bench(args) => bench::run(args),
         Command::Replay(args) => replay::run(args),
+        Command::StateBench(args) => state_bench::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
