@@ -160,3 +160,72 @@ fn replay_one_block_passes() {
     assert_eq!(lines[1]["passed"], 1);
     assert_eq!(lines[1]["failed"], 0);
 }
+
+#[test]
+fn da_files_round_trip_and_bad_chunks_are_rejected() {
+    let dir = tempfile::tempdir().unwrap();
+    let block: Vec<u8> = (0..10_000u32).map(|i| (i * 7 + i / 13) as u8).collect();
+    let input = dir.path().join("block.bin");
+    std::fs::write(&input, &block).unwrap();
+    let chunks = dir.path().join("chunks");
+    let path = |p: &std::path::Path| p.to_str().unwrap().to_string();
+    let (code, _, stderr) = producer(&[
+        "da",
+        "encode",
+        "--profile",
+        "fast",
+        "--n",
+        "8",
+        "--k",
+        "3",
+        "--input",
+        &path(&input),
+        "--out",
+        &path(&chunks),
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let commitment = path(&chunks.join("commitment.bin"));
+    let chunk = |i: usize| path(&chunks.join(format!("chunk-{i:05}.bin")));
+    let (code, stdout, stderr) =
+        producer(&["da", "verify", "--commitment", &commitment, "--chunk", &chunk(5)]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("chunk 5: valid"), "{stdout}");
+    // Any three chunks, here all parity, rebuild the block.
+    let out = path(&dir.path().join("rebuilt.bin"));
+    let (code, _, stderr) = producer(&[
+        "da",
+        "reconstruct",
+        "--commitment",
+        &commitment,
+        "--out",
+        &out,
+        &chunk(5),
+        &chunk(6),
+        &chunk(7),
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(std::fs::read(&out).unwrap(), block);
+    // A flipped bit fails verification (exit 1); a chunk checked as another index too.
+    let mut bytes = std::fs::read(chunk(2)).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    std::fs::write(chunk(2), &bytes).unwrap();
+    let (code, _, stderr) =
+        producer(&["da", "verify", "--commitment", &commitment, "--chunk", &chunk(2)]);
+    assert_eq!(code, 1, "{stderr}");
+    let (code, _, stderr) = producer(&[
+        "da",
+        "verify",
+        "--commitment",
+        &commitment,
+        "--chunk",
+        &chunk(3),
+        "--index",
+        "4",
+    ]);
+    assert_ne!(code, 0, "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    // Impossible parameters are bad input.
+    assert_bad_input(&["da-bench", "--n", "4", "--k", "4", "--size", "1000"], "k");
+    assert_bad_input(&["da-bench", "--profile", "slow"], "slow");
+}

@@ -4,6 +4,7 @@
 //! unknown option or workload, an impossible configuration, a missing or malformed fixture).
 
 mod bench;
+mod da;
 mod replay;
 mod state_bench;
 
@@ -33,6 +34,11 @@ enum Command {
     /// Benchmark the QMDB state store alone: populate, then time updates, creates, deletes,
     /// reads and a mixed block.
     StateBench(state_bench::StateBenchArgs),
+    /// Benchmark SVID data-availability encoding: encode, verify a chunk, reconstruct.
+    DaBench(da::DaBenchArgs),
+    /// SVID encoding on files: encode a block, verify a chunk, reconstruct a block.
+    #[command(subcommand)]
+    Da(da::DaCommand),
 }
 
 /// An error with the exit code it deserves.
@@ -68,6 +74,8 @@ fn main() -> ExitCode {
         Command::Bench(args) => bench::run(args),
         Command::Replay(args) => replay::run(args),
         Command::StateBench(args) => state_bench::run(args),
+        Command::DaBench(args) => da::run_bench(args),
+        Command::Da(command) => da::run_da(command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,86 @@
+//! `zero-producer da encode|verify|reconstruct`: the wire formats on files, so they can be
+//! produced, inspected and damaged by hand.
+//!
+//! `encode_file` writes `commitment.bin` and `chunk-00000.bin` ... `chunk-NNNNN.bin` (one per
+//! chunk, numbered by index) into a directory.
+
+use super::{encode, reconstruct, verify_chunk, Chunk, Commitment, Profile, Result, SvidError};
+use std::fs;
+use std::path::{Path, PathBuf};
+
+/// The files `encode_file` wrote.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EncodedFiles {
+    /// The commitment.
+    pub commitment: PathBuf,
+    /// The chunks, by index.
+    pub chunks: Vec<PathBuf>,
+}
+
+fn read(path: &Path) -> Result<Vec<u8>> {
+    fs::read(path).map_err(|source| SvidError::Io { path: path.to_owned(), source })
+}
+
+fn write(path: &Path, bytes: &[u8]) -> Result<()> {
+    fs::write(path, bytes).map_err(|source| SvidError::Io { path: path.to_owned(), source })
+}
+
+/// File name of chunk `index`.
+pub fn chunk_file_name(index: u32) -> String {
+    format!("chunk-{index:05}.bin")
+}
+
+/// Encodes the block in `input` and writes the commitment and chunks into `out_dir` (created
+/// if missing).
+pub fn encode_file(
+    profile: Profile,
+    input: &Path,
+    out_dir: &Path,
+    n: usize,
+    k: usize,
+) -> Result<EncodedFiles> {
+    let block = read(input)?;
+    let (commitment, chunks) = encode(profile, &block, n, k)?;
+    fs::create_dir_all(out_dir)
+        .map_err(|source| SvidError::Io { path: out_dir.to_owned(), source })?;
+    let commitment_path = out_dir.join("commitment.bin");
+    write(&commitment_path, &commitment.to_bytes())?;
+    let chunk_paths = chunks
+        .iter()
+        .map(|chunk| {
+            let path = out_dir.join(chunk_file_name(chunk.index()));
+            write(&path, &chunk.to_bytes())?;
+            Ok(path)
+        })
+        .collect::<Result<_>>()?;
+    Ok(EncodedFiles { commitment: commitment_path, chunks: chunk_paths })
+}
+
+/// Reads and decodes a commitment file.
+pub fn read_commitment(path: &Path) -> Result<Commitment> {
+    Commitment::from_bytes(&read(path)?)
+}
+
+/// Reads and decodes a chunk file.
+pub fn read_chunk(path: &Path) -> Result<Chunk> {
+    Chunk::from_bytes(&read(path)?)
+}
+
+/// Verifies the chunk in `chunk` as chunk `index` (default: the index it carries) of the
+/// commitment in `commitment`; returns the index verified.
+pub fn verify_file(commitment: &Path, chunk: &Path, index: Option<u32>) -> Result<u32> {
+    let commitment = read_commitment(commitment)?;
+    let chunk = read_chunk(chunk)?;
+    let index = index.unwrap_or(chunk.index());
+    verify_chunk(&commitment, index, &chunk)?;
+    Ok(index)
+}
+
+/// Rebuilds the block from chunk files and writes it to `out`; returns its length.
+pub fn reconstruct_file(commitment: &Path, chunks: &[PathBuf], out: &Path) -> Result<u64> {
+    let commitment = read_commitment(commitment)?;
+    let chunks = chunks.iter().map(|path| read_chunk(path)).collect::<Result<Vec<_>>>()?;
+    let block = reconstruct(&commitment, &chunks)?;
+    write(out, &block)?;
+    Ok(block.len() as u64)
+}
