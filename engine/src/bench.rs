@@ -14,7 +14,10 @@ use crate::{
 };
 use alloy_primitives::B256;
 use serde::Serialize;
-use std::{path::PathBuf, time::Instant};
+use std::{
+    path::{Path, PathBuf},
+    time::Instant,
+};
 use zero_fixtures::workload::{Workload, WorkloadConfig, WorkloadError, SWAP_GAS};
 use zero_state::{MemoryState, Qmdb, QmdbConfig, StateCommit, StateError, StateReader};
 
@@ -141,27 +144,33 @@ pub fn run(
     match store {
         StoreKind::Memory => run_on(&config, engine, store, MemoryState::new()),
         StoreKind::Qmdb { datadir } => {
-            let (_temp, dir) = match datadir {
-                Some(dir) => {
-                    let holds_files = std::fs::read_dir(dir).is_ok_and(|mut d| d.next().is_some());
-                    if holds_files {
-                        return Err(BenchError::DataDir(format!(
-                            "--datadir {} is not empty; a benchmark starts from a fresh store",
-                            dir.display()
-                        )));
-                    }
-                    (None, dir.clone())
-                }
-                None => {
-                    let temp = tempfile::tempdir().map_err(|e| {
-                        BenchError::DataDir(format!("cannot create a temporary data dir: {e}"))
-                    })?;
-                    let dir = temp.path().join("qmdb");
-                    (Some(temp), dir)
-                }
-            };
+            let (_temp, dir) =
+                fresh_datadir(datadir.as_deref(), "a benchmark starts from a fresh store")
+                    .map_err(BenchError::DataDir)?;
             let store_state = Qmdb::open(&dir, QmdbConfig::default())?;
             run_on(&config, engine, store, store_state)
+        }
+    }
+}
+
+/// The directory a benchmark's fresh store goes in: `datadir`, which must be empty or absent, or
+/// a new temporary directory (returned too, so it lives as long as the store and is then removed).
+pub(crate) fn fresh_datadir(
+    datadir: Option<&Path>,
+    why_empty: &str,
+) -> Result<(Option<tempfile::TempDir>, PathBuf), String> {
+    match datadir {
+        Some(dir) => {
+            if std::fs::read_dir(dir).is_ok_and(|mut d| d.next().is_some()) {
+                return Err(format!("--datadir {} is not empty; {why_empty}", dir.display()));
+            }
+            Ok((None, dir.to_path_buf()))
+        }
+        None => {
+            let temp = tempfile::tempdir()
+                .map_err(|e| format!("cannot create a temporary data dir: {e}"))?;
+            let dir = temp.path().join("qmdb");
+            Ok((Some(temp), dir))
         }
     }
 }

@@ -217,24 +217,11 @@ pub fn run(
             config.ops_per_block, config.entries
         )));
     }
-    let (_temp, dir) = match &config.datadir {
-        Some(dir) => {
-            if std::fs::read_dir(dir).is_ok_and(|mut d| d.next().is_some()) {
-                return Err(StateBenchError::Config(format!(
-                    "--datadir {} is not empty; state-bench populates a fresh store",
-                    dir.display()
-                )));
-            }
-            (None, dir.clone())
-        }
-        None => {
-            let temp = tempfile::tempdir().map_err(|e| {
-                StateBenchError::Config(format!("cannot create a temporary data dir: {e}"))
-            })?;
-            let dir = temp.path().join("qmdb");
-            (Some(temp), dir)
-        }
-    };
+    let (_temp, dir) = crate::bench::fresh_datadir(
+        config.datadir.as_deref(),
+        "state-bench populates a fresh store",
+    )
+    .map_err(StateBenchError::Config)?;
     // Everything the benchmark itself keeps is allocated before the baseline.
     let capacity_words =
         (config.entries + 2 * (config.blocks * config.ops_per_block) as u64).div_ceil(64) as usize;

@@ -1,24 +1,17 @@
 //! The bit-sliced filter alone: a 64-frame conflict query, and inserting a frame's tasks then
 //! clearing it, on transfer access sets (two read-write keys each).
 
+mod common;
+
+use common::key;
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use zero_scheduler::{AccessSet, FrameFilter, FrameSlot, KeyPrefix, FRAME_COUNT};
+use zero_scheduler::{AccessSet, FrameFilter, FrameSlot, FRAME_COUNT};
 
 const SETS: usize = 8192;
 /// Transfers per frame: 128 of them hold 256 read-write keys, the frame limit.
 const PER_FRAME: usize = 128;
-
-fn key(index: u64) -> KeyPrefix {
-    let mut mixed = index.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    mixed = (mixed ^ (mixed >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    mixed = (mixed ^ (mixed >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    mixed ^= mixed >> 31;
-    let mut key = [0u8; 10];
-    key[..8].copy_from_slice(&mixed.to_le_bytes());
-    key
-}
 
 fn transfer_sets(offset: u64) -> Vec<AccessSet> {
     (0..SETS as u64)

@@ -2,28 +2,18 @@
 //! a million accounts): the framer alone, framer plus dependency plan (the production path), and
 //! the whole `schedule` call with false-positive measurement (the `schedule-stats` path).
 
+mod common;
+
+use common::key;
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use zero_scheduler::{
-    schedule, AccessSet, DependencyPlan, Frame, Framer, KeyPrefix, PlanBuilder, ScheduleMode,
-    SenderId, Task,
+    schedule, AccessSet, DependencyPlan, Frame, Framer, PlanBuilder, ScheduleMode, SenderId, Task,
 };
 
 const TASKS: usize = 100_000;
 const ACCOUNTS: u64 = 1_000_000;
-
-/// Uniformly distributed key prefix for `index` (splitmix64), like a SHA-256 prefix.
-fn key(index: u64) -> KeyPrefix {
-    let mut mixed = index.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    mixed = (mixed ^ (mixed >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    mixed = (mixed ^ (mixed >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    mixed ^= mixed >> 31;
-    let mut key = [0u8; 10];
-    key[..8].copy_from_slice(&mixed.to_le_bytes());
-    key[8..].copy_from_slice(&(index as u16).to_le_bytes());
-    key
-}
 
 fn transfers() -> Vec<Task> {
     let mut state = 42u64;

@@ -285,20 +285,14 @@ pub fn verify_chunk(commitment: &FastCommitment, index: u32, chunk: &FastChunk) 
 /// Checks a chunk and returns its leaf hash.
 fn check_chunk(commitment: &FastCommitment, index: u32, chunk: &FastChunk) -> Result<Hash> {
     commitment.validate()?;
-    if index >= commitment.n {
-        return Err(SvidError::IndexOutOfRange { index: index.into(), n: commitment.n.into() });
-    }
-    if chunk.index != index {
-        return Err(SvidError::IndexMismatch { claimed: chunk.index, expected: index });
-    }
-    if chunk.data.len() != commitment.shard_len as usize {
-        return Err(SvidError::ChunkSizeMismatch {
-            index,
-            expected: commitment.shard_len.into(),
-            got: chunk.data.len() as u64,
-            unit: "bytes",
-        });
-    }
+    super::check_chunk_shape(
+        commitment.n,
+        index,
+        chunk.index,
+        chunk.data.len(),
+        commitment.shard_len.into(),
+        "bytes",
+    )?;
     let depth = merkle::depth(commitment.n as usize);
     if chunk.proof.len() != depth {
         return Err(SvidError::ProofLengthMismatch {

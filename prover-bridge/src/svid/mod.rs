@@ -215,6 +215,28 @@ pub fn reconstruct(commitment: &Commitment, chunks: &[Chunk]) -> Result<Vec<u8>>
     }
 }
 
+/// Checks a chunk's shape against its commitment: `index` below `n`, the chunk labelled with
+/// `index`, and `len` units (`unit` names them in the error) where `expected` are due.
+pub(crate) fn check_chunk_shape(
+    n: u32,
+    index: u32,
+    label: u32,
+    len: usize,
+    expected: u64,
+    unit: &'static str,
+) -> Result<()> {
+    if index >= n {
+        return Err(SvidError::IndexOutOfRange { index: index.into(), n: n.into() });
+    }
+    if label != index {
+        return Err(SvidError::IndexMismatch { claimed: label, expected: index });
+    }
+    if len as u64 != expected {
+        return Err(SvidError::ChunkSizeMismatch { index, expected, got: len as u64, unit });
+    }
+    Ok(())
+}
+
 /// The given chunks, in order, after checking that every index is below `n`, none repeats,
 /// and there are at least `k`.
 pub(crate) fn distinct_chunks<'a, T>(

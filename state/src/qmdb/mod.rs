@@ -347,11 +347,10 @@ impl Qmdb {
         Ok(ops)
     }
 
-    fn persist_block_hashes(&mut self) -> Result<(), StateError> {
+    fn trim_block_hashes(&mut self) {
         while self.block_hashes.len() > KEPT_BLOCK_HASHES {
             self.block_hashes.pop_first();
         }
-        self.write_meta()
     }
 }
 
@@ -390,9 +389,7 @@ impl StateCommit for Qmdb {
         for (number, hash) in &changes.block_hashes {
             self.block_hashes.insert(*number, *hash);
         }
-        while self.block_hashes.len() > KEPT_BLOCK_HASHES {
-            self.block_hashes.pop_first();
-        }
+        self.trim_block_hashes();
         let result = self.commit_ops(changes.height, ops);
         if result.is_err() {
             self.block_hashes = saved;
@@ -403,7 +400,8 @@ impl StateCommit for Qmdb {
     fn record_block_hash(&mut self, number: u64, hash: B256) -> Result<(), StateError> {
         self.check_usable()?;
         self.block_hashes.insert(number, hash);
-        self.persist_block_hashes()
+        self.trim_block_hashes();
+        self.write_meta()
     }
 
     fn state_root(&self) -> B256 {

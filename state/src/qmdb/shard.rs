@@ -543,6 +543,14 @@ impl Shard {
     fn recover(&mut self, meta: &ShardMeta) -> Result<(), StateError> {
         let path = self.path();
         let completed = meta.next_serial / TWIG_ENTRIES;
+        let stored =
+            self.twig_roots_file.metadata().map_err(|e| io_error(&self.twig_roots_path, e))?.len();
+        if stored < completed * 32 {
+            return Err(corrupt(
+                &self.twig_roots_path,
+                format!("{} twig roots stored, {completed} committed", stored / 32),
+            ));
+        }
         self.twig_roots_file
             .set_len(completed * 32)
             .map_err(|e| io_error(&self.twig_roots_path, e))?;
@@ -644,6 +652,9 @@ impl Shard {
             if serial < first_serial {
                 continue;
             }
+            if serial >= meta.next_serial {
+                return Err(corrupt(&path, format!("deactivation of unknown serial {serial}")));
+            }
             let twig = &mut self.twigs[(serial / TWIG_ENTRIES) as usize];
             let bit = (serial % TWIG_ENTRIES) as usize;
             if twig.active[bit / 64] & (1 << (bit % 64)) == 0 {
@@ -730,8 +741,8 @@ impl Shard {
             let mut nodes = fresh_youngest();
             nodes[TWIG_ENTRIES as usize..].copy_from_slice(&leaves);
             for node in (1..TWIG_ENTRIES as usize).rev() {
-                let level = TWIG_DEPTH - (usize::BITS - 1 - node.leading_zeros()) as usize;
-                nodes[node] = hash_node(level as u8, &nodes[2 * node], &nodes[2 * node + 1]);
+                nodes[node] =
+                    hash_node(heap_level(node) as u8, &nodes[2 * node], &nodes[2 * node + 1]);
             }
             if nodes[1] != twig.left_root {
                 return Err(corrupt(
@@ -781,10 +792,14 @@ fn fresh_youngest() -> Vec<Hash> {
     let nulls = null_nodes();
     let mut nodes = vec![nulls.twig[0]; 2 * TWIG_ENTRIES as usize];
     for (node, slot) in nodes.iter_mut().enumerate().take(TWIG_ENTRIES as usize).skip(1) {
-        let level = TWIG_DEPTH - (usize::BITS - 1 - node.leading_zeros()) as usize;
-        *slot = nulls.twig[level];
+        *slot = nulls.twig[heap_level(node)];
     }
     nodes
+}
+
+/// Height above the leaves of heap node `node` (1 is the root) in a twig's entry tree.
+fn heap_level(node: usize) -> usize {
+    TWIG_DEPTH - node.ilog2() as usize
 }
 
 /// Root of a full twig's entry tree from its 2048 leaves.

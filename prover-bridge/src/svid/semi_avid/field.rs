@@ -150,11 +150,12 @@ pub fn interpolation_matrix(points: &[Fr]) -> Vec<Vec<Fr>> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use rand::{Rng, SeedableRng};
 
-    fn random_scalar(rng: &mut impl Rng) -> Fr {
+    /// A uniformly random scalar, for tests here and in `msm`.
+    pub(crate) fn random_scalar(rng: &mut impl Rng) -> Fr {
         let mut bytes = [0u8; 64];
         rng.fill(&mut bytes[..]);
         Fr::from_le_bytes_mod_order(&bytes)

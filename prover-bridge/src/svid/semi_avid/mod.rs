@@ -343,21 +343,14 @@ impl SemiAvidChunk {
 
 /// Checks a chunk's shape against the commitment (index, length), not its content.
 fn check_shape(commitment: &SemiAvidCommitment, index: u32, chunk: &SemiAvidChunk) -> Result<()> {
-    if index >= commitment.n {
-        return Err(SvidError::IndexOutOfRange { index: index.into(), n: commitment.n.into() });
-    }
-    if chunk.index != index {
-        return Err(SvidError::IndexMismatch { claimed: chunk.index, expected: index });
-    }
-    if chunk.column.len() != commitment.rows as usize {
-        return Err(SvidError::ChunkSizeMismatch {
-            index,
-            expected: commitment.rows.into(),
-            got: chunk.column.len() as u64,
-            unit: "scalars",
-        });
-    }
-    Ok(())
+    crate::svid::check_chunk_shape(
+        commitment.n,
+        index,
+        chunk.index,
+        chunk.column.len(),
+        commitment.rows.into(),
+        "scalars",
+    )
 }
 
 /// Checks that `chunk` is chunk `index` of the block committed to by `commitment`.

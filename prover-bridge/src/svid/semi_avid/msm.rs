@@ -371,13 +371,9 @@ mod tests {
     use ark_bls12_381::Fr;
     use ark_ec::VariableBaseMSM;
     use ark_ff::PrimeField;
-    use rand::{Rng, SeedableRng};
+    use rand::SeedableRng;
 
-    fn random_scalar(rng: &mut impl Rng) -> Fr {
-        let mut bytes = [0u8; 64];
-        rng.fill(&mut bytes[..]);
-        Fr::from_le_bytes_mod_order(&bytes)
-    }
+    use crate::svid::semi_avid::field::tests::random_scalar;
 
     fn naive(scalars: &[[u64; 4]]) -> G1Projective {
         let bases: Vec<G1Affine> = (0..scalars.len()).map(|r| generator(r as u64)).collect();
