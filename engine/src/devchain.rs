@@ -9,7 +9,8 @@ use crate::{
     chain::ChainSpec,
     genesis::{genesis_changes, system_contracts},
     intake::RecoveredTx,
-    sequential::{execute_block, BlockInput, BlockOutcome},
+    parallel::{predict, schedule_block, ParallelExecutor, ParallelStats, PredictionMode},
+    sequential::{evm_env, execute_block, BlockInput, BlockOutcome},
     ExecutionError,
 };
 use alloy_consensus::{
@@ -18,7 +19,9 @@ use alloy_consensus::{
 };
 use alloy_eips::{eip1559::BaseFeeParams, eip2718::Encodable2718, eip7685::EMPTY_REQUESTS_HASH};
 use alloy_primitives::{Address, B256};
+use std::time::Instant;
 use zero_fixtures::GenesisAccount;
+use zero_scheduler::{ScheduleMode, ScheduleStats};
 use zero_state::{StateCommit, StateReader};
 
 /// Timestamp of the dev chain's genesis block.
@@ -37,6 +40,25 @@ pub struct DevChain<S> {
     /// `parent.hash_slow()`, computed once when the parent was sealed.
     parent_hash: B256,
     gas_limit: u64,
+}
+
+/// How a block went through the FAFO engine.
+#[derive(Debug, Clone)]
+pub struct FafoBlockReport {
+    /// The transactions in the order FAFO chose (the block's order).
+    pub transactions: Vec<RecoveredTx>,
+    /// Prediction (ParaLyze) time, in seconds.
+    pub predict_seconds: f64,
+    /// Task building, framing and planning time, in seconds.
+    pub schedule_seconds: f64,
+    /// Parallel execution time (system calls, transactions, post-block changes), in seconds.
+    pub execute_seconds: f64,
+    /// State commit (Merkleization) time, in seconds.
+    pub commit_seconds: f64,
+    /// Scheduler figures.
+    pub schedule: ScheduleStats,
+    /// Executor figures.
+    pub execution: ParallelStats,
 }
 
 /// One produced block.
@@ -133,6 +155,65 @@ impl<S: StateReader + StateCommit> DevChain<S> {
             BlockInput { header: &header, ommers: &[], withdrawals: Some(&[]), transactions };
         let outcome = execute_block(&self.chain, input, &self.state)?;
         self.seal_and_commit(header, outcome)
+    }
+
+    /// Produces the next block with the FAFO engine: predicts each transaction's access set
+    /// against the current state, lets the framer choose the order (each sender's transactions
+    /// keep their nonce order), executes in parallel under the dependency plan and commits. The
+    /// block records the chosen order; executing that order sequentially gives the same block.
+    pub fn produce_fafo(
+        &mut self,
+        beneficiary: Address,
+        transactions: &[RecoveredTx],
+        executor: &ParallelExecutor,
+        prediction: PredictionMode,
+    ) -> Result<(ProducedBlock, FafoBlockReport), ExecutionError> {
+        let started = Instant::now();
+        let provisional = self.next_header(beneficiary, &[]);
+        let env = evm_env(&self.chain, &provisional);
+        let predictions =
+            predict(transactions, prediction, &env, beneficiary, &self.state, executor.codes())?;
+        let predict_seconds = started.elapsed().as_secs_f64();
+
+        let started = Instant::now();
+        let schedule =
+            schedule_block(transactions, &predictions, beneficiary, ScheduleMode::Producer);
+        let ordered: Vec<RecoveredTx> =
+            schedule.order.iter().map(|&index| transactions[index].clone()).collect();
+        let ordered_predictions: Vec<_> =
+            schedule.order.iter().map(|&index| predictions[index].clone()).collect();
+        let schedule_seconds = started.elapsed().as_secs_f64();
+
+        let started = Instant::now();
+        let header = self.next_header(beneficiary, &ordered);
+        let input = BlockInput {
+            header: &header,
+            ommers: &[],
+            withdrawals: Some(&[]),
+            transactions: &ordered,
+        };
+        let (outcome, execution) = executor.execute_block(
+            &self.chain,
+            input,
+            &ordered_predictions,
+            &schedule.plan,
+            &self.state,
+        )?;
+        let execute_seconds = started.elapsed().as_secs_f64();
+
+        let started = Instant::now();
+        let block = self.seal_and_commit(header, outcome)?;
+        let commit_seconds = started.elapsed().as_secs_f64();
+        let report = FafoBlockReport {
+            transactions: ordered,
+            predict_seconds,
+            schedule_seconds,
+            execute_seconds,
+            commit_seconds,
+            schedule: schedule.stats,
+            execution,
+        };
+        Ok((block, report))
     }
 
     /// Fills the header's outputs from `outcome`, commits the changes and the parent's hash, and

@@ -8,6 +8,12 @@ pub enum ExecutionError {
     /// The state store failed.
     #[error(transparent)]
     State(#[from] zero_state::StateError),
+    /// A read during execution failed (the store, or code or a block hash it lacks).
+    #[error(transparent)]
+    Database(#[from] crate::database::DatabaseError),
+    /// The schedule handed to the parallel executor does not fit the block (an engine bug).
+    #[error("schedule: {0}")]
+    Schedule(String),
     /// alloy-evm rejected the block or one of its transactions.
     #[error("block {number}: {source}")]
     Block {

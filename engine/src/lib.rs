@@ -7,6 +7,8 @@
 //! - [`intake`]: EIP-2718 decoding and parallel sender recovery.
 //! - [`sequential`]: the oracle — alloy-evm's Ethereum block executor run over a block's
 //!   transactions in order. Every faster path is compared against it.
+//! - [`parallel`]: the FAFO parallel engine — ParaLyze prediction, scheduling, pinned workers,
+//!   validation and in-order commit; equal to the oracle bit for bit.
 //! - [`devchain`]: a chain of produced blocks on top of a state store: headers, base fee, state
 //!   root and block hashes per block.
 //! - [`replay`]: re-execution of Ethereum mainnet block fixtures, checked against their headers.
@@ -19,6 +21,7 @@ pub mod devchain;
 mod error;
 pub mod genesis;
 pub mod intake;
+pub mod parallel;
 pub mod replay;
 pub mod sequential;
 pub mod state_bench;

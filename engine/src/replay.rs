@@ -135,6 +135,65 @@ pub fn replay_sequential(
     Ok((check(chain, header, &outcome, prepared.transactions.len(), seconds), outcome))
 }
 
+/// Timings and figures of one block replayed with the FAFO engine.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct FafoReplayFigures {
+    /// Prediction time, in seconds (part of the report's `seconds`).
+    pub predict_seconds: f64,
+    /// Planning time, in seconds (part of the report's `seconds`).
+    pub schedule_seconds: f64,
+    /// Parallel execution time, in seconds (part of the report's `seconds`).
+    pub execute_seconds: f64,
+    /// Executor figures.
+    #[serde(flatten)]
+    pub stats: crate::parallel::ParallelStats,
+}
+
+/// Executes a prepared block with the FAFO engine in replay mode (the block's order is kept;
+/// the dependency plan decides what runs at once) and checks it against its header. The
+/// report's `seconds` covers prediction, planning and execution.
+pub fn replay_fafo(
+    chain: &ChainSpec,
+    prepared: &PreparedBlock,
+    executor: &crate::parallel::ParallelExecutor,
+    prediction: crate::parallel::PredictionMode,
+) -> Result<(ReplayReport, BlockOutcome, FafoReplayFigures), ReplayError> {
+    let header = &prepared.fixture.block.header.inner;
+    let withdrawals = prepared.fixture.block.withdrawals.as_ref().map(|list| list.as_slice());
+    let transactions = &prepared.transactions;
+    let input = BlockInput { header, ommers: &[], withdrawals, transactions };
+    let started = Instant::now();
+    let env = crate::sequential::evm_env(chain, header);
+    let predictions = crate::parallel::predict(
+        transactions,
+        prediction,
+        &env,
+        header.beneficiary,
+        &prepared.state,
+        executor.codes(),
+    )?;
+    let predict_seconds = started.elapsed().as_secs_f64();
+    let planned = Instant::now();
+    let schedule = crate::parallel::schedule_block(
+        transactions,
+        &predictions,
+        header.beneficiary,
+        zero_scheduler::ScheduleMode::Replay,
+    );
+    let schedule_seconds = planned.elapsed().as_secs_f64();
+    let executed = Instant::now();
+    let (outcome, stats) =
+        executor.execute_block(chain, input, &predictions, &schedule.plan, &prepared.state)?;
+    let execute_seconds = executed.elapsed().as_secs_f64();
+    let seconds = started.elapsed().as_secs_f64();
+    let report = check(chain, header, &outcome, transactions.len(), seconds);
+    Ok((
+        report,
+        outcome,
+        FafoReplayFigures { predict_seconds, schedule_seconds, execute_seconds, stats },
+    ))
+}
+
 /// Compares an outcome with the header the chain recorded.
 pub fn check(
     chain: &ChainSpec,

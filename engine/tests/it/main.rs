@@ -2,4 +2,5 @@
 
 mod cli;
 mod oracle;
+mod parallel;
 mod replay;

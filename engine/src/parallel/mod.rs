@@ -1,0 +1,44 @@
+//! The parallel engine (ARCHITECTURE §3, §6): ParaLyze prediction, FAFO scheduling, pinned
+//! workers, validation and in-order commit.
+//!
+//! - [`predict`]: access-set prediction (fields for transfers, revm simulation otherwise).
+//! - [`ParallelExecutor`]: one block under a dependency plan on pinned workers with
+//!   work-stealing deques, committed in block order through alloy-evm's block executor.
+//! - [`schedule_block`]: prediction → scheduler tasks → order and plan, in producer mode (FAFO
+//!   reorders) or replay mode (order kept).
+//!
+//! Results equal the sequential oracle's over the same order, bit for bit: predictions only
+//! decide what may run at once; every read is validated at commit.
+
+mod executor;
+mod handler;
+pub mod overlay;
+mod predict;
+pub mod runtime;
+mod view;
+
+pub use executor::{ParallelExecutor, ParallelStats};
+pub use predict::{predict, Prediction, PredictionMode};
+pub use view::CodeCache;
+
+use crate::intake::RecoveredTx;
+use alloy_primitives::Address;
+use rayon::prelude::*;
+use zero_scheduler::{schedule, Schedule, ScheduleMode, Task};
+use zero_state::StateKey;
+
+/// Turns predictions into scheduler tasks (one transaction each; key hashing in parallel) and
+/// schedules them: FAFO framing in producer mode, the given order in replay mode.
+pub fn schedule_block(
+    transactions: &[RecoveredTx],
+    predictions: &[Prediction],
+    beneficiary: Address,
+    mode: ScheduleMode,
+) -> Schedule {
+    let tasks: Vec<Task> = transactions
+        .par_iter()
+        .zip(predictions)
+        .map(|(tx, prediction)| prediction.task(tx.signer(), beneficiary))
+        .collect();
+    schedule(&tasks, mode, Some(StateKey::Account(beneficiary).hash().prefix()))
+}

@@ -1,0 +1,253 @@
+//! [`BlockOverlay`]: the state a worker reads while a block executes in parallel — the block's
+//! committed writes over the store's block-start state — with a version on every value.
+//!
+//! A version says which write produced a value: [`BASE`] for the store's value at block start,
+//! [`PRE_EXECUTION`] for the block's system calls, and `position + 1` for the transaction at
+//! `position`. Writes enter only when a transaction commits, and commits go strictly in block
+//! order, so a worker only ever sees values of committed transactions. A read records the version
+//! it saw; at commit the executor recomputes the version of each key it read, and a transaction
+//! whose every read is still current has seen exactly what the sequential order would have shown
+//! it (validation, `executor.rs`).
+//!
+//! The overlay doubles as the block's read cache: store reads enter as [`BASE`] entries, so each
+//! key goes to the store at most once per block however many transactions read it (the store
+//! does not change during a block).
+
+use alloy_primitives::{map::foldhash::fast::FixedState, Address, B256, U256};
+use revm::{bytecode::Bytecode, state::AccountInfo};
+use std::{
+    collections::HashMap,
+    hash::{BuildHasher, Hash},
+    sync::RwLock,
+};
+
+/// Which write produced a value (see the module documentation).
+pub type Version = u32;
+/// The store's value at block start.
+pub const BASE: Version = u32::MAX;
+/// Written by the block's pre-execution system calls (EIP-2935, EIP-4788).
+pub const PRE_EXECUTION: Version = 0;
+
+/// The version of the transaction at `position`.
+#[inline]
+pub fn version_of(position: usize) -> Version {
+    // Blocks hold far fewer than 2^32 - 2 transactions (the gas limit bounds them).
+    u32::try_from(position + 1).expect("block position fits in a version")
+}
+
+/// Number of lock shards per map: enough that two workers rarely meet on one lock.
+const SHARDS: usize = 64;
+
+/// A hash map split into [`SHARDS`] independently locked parts.
+struct ShardedMap<K, V> {
+    hasher: FixedState,
+    shards: Box<[RwLock<HashMap<K, V, FixedState>>]>,
+}
+
+impl<K: Hash + Eq, V: Clone> ShardedMap<K, V> {
+    fn new() -> Self {
+        Self {
+            hasher: FixedState::with_seed(0x5eed),
+            shards: (0..SHARDS)
+                .map(|_| RwLock::new(HashMap::with_hasher(FixedState::with_seed(0x5eed))))
+                .collect(),
+        }
+    }
+
+    #[inline]
+    fn shard(&self, key: &K) -> &RwLock<HashMap<K, V, FixedState>> {
+        let hash = self.hasher.hash_one(key);
+        &self.shards[(hash >> 58) as usize % SHARDS]
+    }
+
+    #[inline]
+    fn get(&self, key: &K) -> Option<V> {
+        // A poisoned lock means a worker panicked mid-insert; the map itself is still valid.
+        let shard = self.shard(key).read().unwrap_or_else(|poison| poison.into_inner());
+        shard.get(key).cloned()
+    }
+
+    /// Inserts `value` unless the key has an entry; returns the entry that is there afterwards.
+    #[inline]
+    fn get_or_insert(&self, key: K, value: V) -> V {
+        let mut shard = self.shard(&key).write().unwrap_or_else(|poison| poison.into_inner());
+        shard.entry(key).or_insert(value).clone()
+    }
+
+    #[inline]
+    fn update(&self, key: K, update: impl FnOnce(Option<&V>) -> V) {
+        let mut shard = self.shard(&key).write().unwrap_or_else(|poison| poison.into_inner());
+        let value = update(shard.get(&key));
+        shard.insert(key, value);
+    }
+}
+
+/// An account as the overlay holds it.
+#[derive(Clone, Debug)]
+pub struct AccountEntry {
+    /// The account, `None` when it does not exist. Code is not carried (see
+    /// [`BlockOverlay::code`]).
+    pub info: Option<AccountInfo>,
+    /// Which write produced `info`.
+    pub version: Version,
+    /// The latest write that wiped the account's storage (selfdestruct, creation), if any: slots
+    /// not written since read as zero.
+    pub cleared_at: Option<Version>,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct SlotEntry {
+    value: U256,
+    version: Version,
+}
+
+/// A piece of state a transaction read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ReadKey {
+    /// An account's balance, nonce and code hash.
+    Account(Address),
+    /// A storage slot.
+    Storage(Address, U256),
+}
+
+/// The block's committed writes over its block-start state; see the module documentation.
+pub struct BlockOverlay {
+    accounts: ShardedMap<Address, AccountEntry>,
+    storage: ShardedMap<(Address, U256), SlotEntry>,
+    /// Code deployed in this block, by hash (content-addressed, so never versioned).
+    code: ShardedMap<B256, Bytecode>,
+}
+
+impl Default for BlockOverlay {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl BlockOverlay {
+    /// An overlay with nothing in it.
+    pub fn new() -> Self {
+        Self { accounts: ShardedMap::new(), storage: ShardedMap::new(), code: ShardedMap::new() }
+    }
+
+    /// The account's entry, if the block read or wrote it.
+    pub fn account(&self, address: Address) -> Option<AccountEntry> {
+        self.accounts.get(&address)
+    }
+
+    /// Caches the store's value of an account; returns the entry in force (a committed write
+    /// that raced ahead of the store read wins).
+    pub fn insert_base_account(&self, address: Address, info: Option<AccountInfo>) -> AccountEntry {
+        self.accounts.get_or_insert(address, AccountEntry { info, version: BASE, cleared_at: None })
+    }
+
+    /// A slot's value and version if the overlay decides it without the store: a committed
+    /// write, a wipe, or a cached base value. `None`: the store must be asked.
+    pub fn storage(&self, address: Address, slot: U256) -> Option<(U256, Version)> {
+        let cleared_at = self.accounts.get(&address).and_then(|entry| entry.cleared_at);
+        let entry = self.storage.get(&(address, slot));
+        resolve_slot(entry, cleared_at)
+    }
+
+    /// Caches the store's value of a slot; returns the value and version in force.
+    pub fn insert_base_storage(
+        &self,
+        address: Address,
+        slot: U256,
+        value: U256,
+    ) -> (U256, Version) {
+        let entry = self.storage.get_or_insert((address, slot), SlotEntry { value, version: BASE });
+        let cleared_at = self.accounts.get(&address).and_then(|entry| entry.cleared_at);
+        resolve_slot(Some(entry), cleared_at).unwrap_or((value, BASE))
+    }
+
+    /// Code deployed in this block.
+    pub fn code(&self, code_hash: B256) -> Option<Bytecode> {
+        self.code.get(&code_hash)
+    }
+
+    /// The version a read of `key` would see now (the validation side of a recorded read).
+    pub fn current_version(&self, key: ReadKey) -> Version {
+        match key {
+            ReadKey::Account(address) => self.accounts.get(&address).map_or(BASE, |e| e.version),
+            ReadKey::Storage(address, slot) => {
+                self.storage(address, slot).map_or(BASE, |(_, version)| version)
+            }
+        }
+    }
+
+    /// Commits a new value of an account; `cleared` when the write wiped its storage.
+    pub fn write_account(
+        &self,
+        address: Address,
+        info: Option<AccountInfo>,
+        version: Version,
+        cleared: bool,
+    ) {
+        self.accounts.update(address, |previous| AccountEntry {
+            info,
+            version,
+            cleared_at: if cleared { Some(version) } else { previous.and_then(|e| e.cleared_at) },
+        });
+    }
+
+    /// Commits a new value of a slot.
+    pub fn write_storage(&self, address: Address, slot: U256, value: U256, version: Version) {
+        self.storage.update((address, slot), |_| SlotEntry { value, version });
+    }
+
+    /// Makes code deployed in this block readable.
+    pub fn insert_code(&self, code_hash: B256, code: Bytecode) {
+        self.code.get_or_insert(code_hash, code);
+    }
+}
+
+/// A slot's value and version given its entry and its account's latest wipe.
+#[inline]
+fn resolve_slot(entry: Option<SlotEntry>, cleared_at: Option<Version>) -> Option<(U256, Version)> {
+    match (entry, cleared_at) {
+        // Written at or after the wipe (a constructor writes after its account is created).
+        (Some(entry), Some(cleared)) if entry.version != BASE && entry.version >= cleared => {
+            Some((entry.value, entry.version))
+        }
+        (_, Some(cleared)) => Some((U256::ZERO, cleared)),
+        (Some(entry), None) => Some((entry.value, entry.version)),
+        (None, None) => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const A: Address = Address::repeat_byte(0xa);
+
+    #[test]
+    fn base_values_are_cached_and_writes_win() {
+        let overlay = BlockOverlay::new();
+        assert!(overlay.account(A).is_none());
+        assert_eq!(overlay.current_version(ReadKey::Account(A)), BASE);
+        let entry = overlay.insert_base_account(A, None);
+        assert_eq!(entry.version, BASE);
+        overlay.write_account(A, Some(AccountInfo::default()), version_of(3), false);
+        // A late base insert does not overwrite the committed write.
+        let entry = overlay.insert_base_account(A, None);
+        assert_eq!(entry.version, 4);
+        assert!(entry.info.is_some());
+    }
+
+    #[test]
+    fn a_wipe_hides_older_slots_and_shows_newer_ones() {
+        let overlay = BlockOverlay::new();
+        let one = U256::from(1);
+        assert_eq!(overlay.storage(A, one), None);
+        assert_eq!(overlay.insert_base_storage(A, one, U256::from(7)), (U256::from(7), BASE));
+        overlay.write_storage(A, U256::from(2), U256::from(9), version_of(0));
+        overlay.write_account(A, Some(AccountInfo::default()), version_of(1), true);
+        assert_eq!(overlay.storage(A, one), Some((U256::ZERO, 2)), "base slot wiped");
+        assert_eq!(overlay.storage(A, U256::from(2)), Some((U256::ZERO, 2)), "older write wiped");
+        overlay.write_storage(A, one, U256::from(5), version_of(1));
+        assert_eq!(overlay.storage(A, one), Some((U256::from(5), 2)), "constructor write");
+        assert_eq!(overlay.current_version(ReadKey::Storage(A, U256::from(3))), 2);
+    }
+}

@@ -1,0 +1,243 @@
+//! ParaLyze: the access set each transaction is predicted to have, before it runs.
+//!
+//! - A plain transfer (no input, a recipient, no access list or authorizations) is predicted
+//!   from its fields: it writes its sender, and writes its recipient when it moves value (reads
+//!   it otherwise).
+//! - Anything else is simulated with revm against the state the block starts from (in parallel
+//!   across rayon's pool), recording every account and slot it reads and which of them it
+//!   changes. The simulation ignores nonce and balance checks, so a sender's later transactions
+//!   and senders funded earlier in the block are still simulated; one that fails anyway falls
+//!   back to the prediction from fields.
+//!
+//! A prediction may be wrong: the block may change what a transaction touches (a pointer in
+//! storage, a balance that decides a branch). Execution never trusts it for correctness — every
+//! read is validated at commit — it only decides what runs concurrently; a wrong prediction
+//! costs one re-execution, counted as a misprediction.
+
+use super::{
+    handler::DeferredFeeHandler,
+    overlay::{BlockOverlay, ReadKey},
+    view::{CodeCache, WorkerView},
+};
+use crate::{intake::RecoveredTx, ExecutionError};
+use alloy_consensus::Transaction as _;
+use alloy_evm::{EvmEnv, EvmFactory, FromRecoveredTx};
+use alloy_primitives::Address;
+use rayon::prelude::*;
+use revm::{
+    context::{ContextSetters, TxEnv},
+    context_interface::{result::EVMError, ContextTr, JournalTr},
+    handler::{EthFrame, Handler},
+    state::EvmState,
+};
+use zero_scheduler::{AccessSet, SenderId, Task};
+use zero_state::{StateKey, StateReader};
+
+/// How access sets are predicted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum PredictionMode {
+    /// Plain transfers from their fields, everything else by simulation (ParaLyze).
+    #[default]
+    Simulate,
+    /// Every transaction from its fields only (sender and recipient): no simulation cost, and
+    /// contract calls are left to validation — optimistic execution.
+    Fields,
+}
+
+impl PredictionMode {
+    /// Name used on the command line and in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Simulate => "simulate",
+            Self::Fields => "fields",
+        }
+    }
+}
+
+/// The predicted access set of one transaction, as exact keys.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Prediction {
+    /// Every key predicted to be read or written, sorted.
+    pub accessed: Vec<ReadKey>,
+    /// The keys predicted to change, sorted (a subset of `accessed`).
+    pub written: Vec<ReadKey>,
+    /// The transaction's own code or fields touch the block's beneficiary: it must see every
+    /// earlier fee, so it waits for all earlier transactions (the coinbase barrier).
+    pub touches_beneficiary: bool,
+    /// The prediction came from a simulation (not from the fields alone).
+    pub simulated: bool,
+}
+
+impl Prediction {
+    /// The prediction from a transaction's fields alone.
+    pub fn from_fields(tx: &RecoveredTx, beneficiary: Address) -> Self {
+        let sender = tx.signer();
+        let mut accessed = vec![ReadKey::Account(sender)];
+        let mut written = vec![ReadKey::Account(sender)];
+        if let Some(to) = tx.to() {
+            accessed.push(ReadKey::Account(to));
+            if !tx.value().is_zero() {
+                written.push(ReadKey::Account(to));
+            }
+        }
+        let touches_beneficiary = accessed.contains(&ReadKey::Account(beneficiary));
+        Self::new(accessed, written, touches_beneficiary, false)
+    }
+
+    fn new(
+        mut accessed: Vec<ReadKey>,
+        mut written: Vec<ReadKey>,
+        touches_beneficiary: bool,
+        simulated: bool,
+    ) -> Self {
+        accessed.sort_unstable();
+        accessed.dedup();
+        written.sort_unstable();
+        written.dedup();
+        Self { accessed, written, touches_beneficiary, simulated }
+    }
+
+    /// Whether an execution that read `reads` and changed `writes` stayed inside this
+    /// prediction; `beneficiary` is left out on both sides (its fee is handled apart).
+    pub fn covers(
+        &self,
+        reads: impl IntoIterator<Item = ReadKey>,
+        writes: impl IntoIterator<Item = ReadKey>,
+        beneficiary: Address,
+    ) -> bool {
+        let skip = ReadKey::Account(beneficiary);
+        reads.into_iter().all(|key| key == skip || self.accessed.binary_search(&key).is_ok())
+            && writes.into_iter().all(|key| key == skip || self.written.binary_search(&key).is_ok())
+    }
+
+    /// The scheduler's task: read-only and read-write key prefixes, the sender's key, and the
+    /// beneficiary's key as a read when the barrier applies.
+    pub fn task(&self, sender: Address, beneficiary: Address) -> Task {
+        let prefix = |key: &ReadKey| match *key {
+            ReadKey::Account(address) => StateKey::Account(address).hash().prefix(),
+            ReadKey::Storage(address, slot) => StateKey::Storage(address, slot).hash().prefix(),
+        };
+        let read_only = self
+            .accessed
+            .iter()
+            .filter(|key| self.written.binary_search(key).is_err())
+            .map(prefix)
+            .chain(
+                self.touches_beneficiary.then(|| StateKey::Account(beneficiary).hash().prefix()),
+            );
+        let read_write = self.written.iter().map(prefix);
+        Task::single(
+            SenderId(StateKey::Account(sender).hash().prefix()),
+            AccessSet::new(read_only, read_write),
+        )
+    }
+}
+
+/// Whether `tx` is a plain value transfer, predicted from its fields.
+fn is_plain_transfer(tx: &RecoveredTx) -> bool {
+    tx.to().is_some()
+        && tx.input().is_empty()
+        && tx.access_list().is_none_or(|list| list.is_empty())
+        && tx.authorization_list().is_none_or(|list| list.is_empty())
+}
+
+/// Keys a finished execution changed: accounts whose value changed (or that were created,
+/// destroyed or cleared as empty) and slots whose value changed.
+pub(crate) fn written_keys(state: &EvmState) -> Vec<ReadKey> {
+    let mut written = Vec::new();
+    for (address, account) in state {
+        if !account.is_touched() {
+            continue;
+        }
+        let original = account.original_info();
+        let changed = account.is_created()
+            || account.is_selfdestructed()
+            || account.is_empty()
+            || account.info.balance != original.balance
+            || account.info.nonce != original.nonce
+            || account.info.code_hash != original.code_hash;
+        if changed {
+            written.push(ReadKey::Account(*address));
+        }
+        written.extend(
+            account.changed_storage_slots().map(|(slot, _)| ReadKey::Storage(*address, *slot)),
+        );
+    }
+    written
+}
+
+/// Predicts the access sets of `transactions` against `state` (the block's starting state).
+pub fn predict<S: StateReader>(
+    transactions: &[RecoveredTx],
+    mode: PredictionMode,
+    env: &EvmEnv,
+    beneficiary: Address,
+    state: &S,
+    codes: &CodeCache,
+) -> Result<Vec<Prediction>, ExecutionError> {
+    if mode == PredictionMode::Fields {
+        return Ok(transactions
+            .iter()
+            .map(|tx| Prediction::from_fields(tx, beneficiary))
+            .collect());
+    }
+    // Simulations see the block-start state: one overlay, used only as the read cache.
+    let cache = BlockOverlay::new();
+    let mut env = env.clone();
+    env.cfg_env.disable_nonce_check = true;
+    env.cfg_env.disable_balance_check = true;
+    transactions
+        .par_iter()
+        .map_init(
+            || {
+                alloy_evm::EthEvmFactory::default()
+                    .create_evm(WorkerView::new(&cache, state, codes), env.clone())
+                    .into_inner()
+            },
+            |evm, tx| {
+                if is_plain_transfer(tx) {
+                    return Ok(Prediction::from_fields(tx, beneficiary));
+                }
+                evm.ctx.set_tx(TxEnv::from_recovered_tx(tx.inner(), tx.signer()));
+                let mut handler = DeferredFeeHandler::<_, EVMError<_>, EthFrame>::new();
+                let outcome = handler.run(evm);
+                let state = evm.ctx.journal_mut().finalize();
+                let reads = evm.ctx.journal_mut().db_mut().take_reads();
+                match outcome {
+                    Ok(_) => {
+                        let written = written_keys(&state);
+                        let touches = state.contains_key(&beneficiary);
+                        let accessed = reads.into_iter().map(|(key, _)| key).collect();
+                        Ok(Prediction::new(accessed, written, touches, true))
+                    }
+                    // A store failure is real; an invalid transaction is judged at execution.
+                    Err(EVMError::Database(error)) => Err(ExecutionError::from(error)),
+                    Err(_) => Ok(Prediction::from_fields(tx, beneficiary)),
+                }
+            },
+        )
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloy_primitives::U256;
+
+    #[test]
+    fn coverage_ignores_the_beneficiary_and_checks_writes() {
+        let a = Address::repeat_byte(1);
+        let b = Address::repeat_byte(2);
+        let coinbase = Address::repeat_byte(0xcb);
+        let prediction = Prediction::new(
+            vec![ReadKey::Account(a), ReadKey::Account(b)],
+            vec![ReadKey::Account(a)],
+            false,
+            false,
+        );
+        assert!(prediction.covers([ReadKey::Account(b)], [ReadKey::Account(a)], coinbase));
+        assert!(prediction.covers([ReadKey::Account(coinbase)], [], coinbase));
+        assert!(!prediction.covers([], [ReadKey::Account(b)], coinbase), "b predicted read-only");
+        assert!(!prediction.covers([ReadKey::Storage(a, U256::ZERO)], [], coinbase));
+    }
+}

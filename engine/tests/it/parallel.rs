@@ -1,0 +1,310 @@
+//! The FAFO parallel engine against the sequential oracle, over the same final order: identical
+//! receipts, gas, logs, state changes and roots — on every workload, under contention, with
+//! nonce chains, forced mispredictions and beneficiary readers, on 1, 2 and 8 threads, several
+//! runs each, and on the mainnet fixture blocks in replay mode.
+
+use alloy_consensus::{Header, TxEip1559};
+use alloy_primitives::{Address, Bytes, TxKind, U256};
+use zero_engine::{
+    bench::block_gas_limit,
+    chain::{ChainSpec, DEV_CHAIN_ID},
+    devchain::{DevChain, GENESIS_BASE_FEE},
+    intake::{intake, RecoveredTx},
+    parallel::{predict, schedule_block, ParallelExecutor, PredictionMode},
+    replay::{prepare, replay_fafo, replay_sequential},
+    sequential::{evm_env, execute_block, BlockInput},
+};
+use zero_fixtures::{
+    discovery, mainnet,
+    workload::{
+        derive_key, sign_and_encode, HotSpot, Workload, WorkloadConfig, WorkloadKind, COINBASE,
+    },
+    GenesisAccount,
+};
+use zero_scheduler::ScheduleMode;
+use zero_state::{MemoryState, StateCommit};
+
+/// Runs every block of `workload` through FAFO (producer mode) on one chain and through the
+/// oracle, over FAFO's order, on another; asserts the blocks are identical. Returns the number
+/// of mispredicted and re-executed transactions.
+fn differential(
+    genesis: &[GenesisAccount],
+    blocks: &[Vec<RecoveredTx>],
+    threads: usize,
+    prediction: PredictionMode,
+) -> (u64, u64) {
+    let gas_limit = block_gas_limit(blocks.iter().map(Vec::len).max().unwrap_or(1));
+    let chain = ChainSpec::dev(DEV_CHAIN_ID);
+    let mut fafo =
+        DevChain::genesis(chain.clone(), MemoryState::new(), genesis, gas_limit).unwrap();
+    let mut oracle = DevChain::genesis(chain, MemoryState::new(), genesis, gas_limit).unwrap();
+    let executor = ParallelExecutor::new(Some(threads));
+    let (mut mispredicted, mut reexecuted) = (0, 0);
+    for transactions in blocks {
+        let (block, report) =
+            fafo.produce_fafo(COINBASE, transactions, &executor, prediction).unwrap();
+        assert_eq!(report.transactions.len(), transactions.len());
+        let expected = oracle.produce_sequential(COINBASE, &report.transactions).unwrap();
+        assert_eq!(block.outcome.receipts, expected.outcome.receipts, "receipts");
+        assert_eq!(block.outcome.changes, expected.outcome.changes, "state changes");
+        assert_eq!(block.header, expected.header, "header: roots, gas, bloom");
+        assert_eq!(block.hash, expected.hash);
+        mispredicted += report.execution.mispredicted;
+        reexecuted += report.execution.reexecuted;
+    }
+    assert_eq!(fafo.state().state_root(), oracle.state().state_root());
+    (mispredicted, reexecuted)
+}
+
+fn workload(
+    kind: WorkloadKind,
+    hot_spot: Option<HotSpot>,
+    seed: u64,
+) -> (Workload, Vec<Vec<RecoveredTx>>) {
+    let mut config =
+        WorkloadConfig { chain_id: DEV_CHAIN_ID, ..WorkloadConfig::new(kind, 400, 900, 300, seed) };
+    config.hot_spot = hot_spot;
+    if hot_spot.is_some() {
+        config.pools = 2;
+    }
+    let workload = Workload::generate(&config).unwrap();
+    let blocks = workload.blocks.iter().map(|raw| intake(raw).unwrap()).collect();
+    (workload, blocks)
+}
+
+#[test]
+fn every_workload_at_every_contention_matches_the_oracle() {
+    let contention = [
+        None,
+        Some(HotSpot { fraction: 0.1, accounts: 100 }),
+        Some(HotSpot { fraction: 0.5, accounts: 20 }),
+        // A single hot pair: nearly everything conflicts.
+        Some(HotSpot { fraction: 1.0, accounts: 2 }),
+    ];
+    for kind in
+        [WorkloadKind::Transfers, WorkloadKind::Erc20, WorkloadKind::Amm, WorkloadKind::Mixed]
+    {
+        for (seed, hot_spot) in contention.iter().enumerate() {
+            let (workload, blocks) = workload(kind, *hot_spot, seed as u64 + 1);
+            for threads in [1, 2, 8] {
+                differential(&workload.genesis, &blocks, threads, PredictionMode::Simulate);
+            }
+        }
+    }
+}
+
+#[test]
+fn optimistic_prediction_from_fields_matches_the_oracle() {
+    for kind in [WorkloadKind::Erc20, WorkloadKind::Amm, WorkloadKind::Mixed] {
+        let (workload, blocks) = workload(kind, Some(HotSpot { fraction: 0.5, accounts: 10 }), 9);
+        let (mispredicted, _) = differential(&workload.genesis, &blocks, 2, PredictionMode::Fields);
+        assert!(mispredicted > 0, "{kind}: contract calls are not covered by their fields");
+    }
+}
+
+#[test]
+fn repeated_runs_agree() {
+    // Races show up as run-to-run differences; every run must equal the oracle.
+    let (workload, blocks) =
+        workload(WorkloadKind::Mixed, Some(HotSpot { fraction: 0.5, accounts: 5 }), 21);
+    for _ in 0..5 {
+        differential(&workload.genesis, &blocks, 8, PredictionMode::Simulate);
+        differential(&workload.genesis, &blocks, 2, PredictionMode::Simulate);
+    }
+}
+
+/// A signed EIP-1559 transaction from key `index` of seed 99.
+fn signed(index: u32, nonce: u64, to: Address, value: u64, input: Bytes) -> RecoveredTx {
+    let (secret, _) = derive_key(99, index);
+    let tx = TxEip1559 {
+        chain_id: DEV_CHAIN_ID,
+        nonce,
+        gas_limit: 200_000,
+        max_fee_per_gas: u128::from(GENESIS_BASE_FEE) * 4,
+        max_priority_fee_per_gas: 1_000_000_000 + u128::from(index),
+        to: TxKind::Call(to),
+        value: U256::from(value),
+        access_list: Default::default(),
+        input,
+    };
+    intake(&[sign_and_encode(tx, &secret)]).unwrap().remove(0)
+}
+
+fn funded(count: u32) -> Vec<GenesisAccount> {
+    (0..count)
+        .map(|index| GenesisAccount::funded(derive_key(99, index).1, U256::from(10u128.pow(24))))
+        .collect()
+}
+
+#[test]
+fn one_sender_with_hundreds_of_chained_transactions() {
+    let genesis = funded(4);
+    let sink = Address::repeat_byte(0x5);
+    let mut block = Vec::new();
+    for nonce in 0..300 {
+        block.push(signed(0, nonce, sink, 1 + nonce, Bytes::new()));
+        if nonce % 3 == 0 {
+            // Other senders interleaved, some paying into the same sink.
+            block.push(signed(1 + (nonce as u32 % 3), nonce / 3, sink, 7, Bytes::new()));
+        }
+    }
+    for threads in [1, 2, 8] {
+        for _ in 0..3 {
+            differential(&genesis, std::slice::from_ref(&block), threads, PredictionMode::Simulate);
+        }
+    }
+}
+
+/// Calldata `x != 0` sets the pointer (slot 0) to `x`; `x == 0` increments the slot the pointer
+/// names. What an increment writes depends on the setters before it in the block.
+const POINTER: Address = Address::repeat_byte(0xb0);
+const POINTER_CODE: &[u8] = &[
+    0x5f, 0x35, 0x80, 0x15, 0x60, 0x0b, 0x57, 0x5f, 0x55, 0x00, 0x00, 0x5b, 0x50, 0x5f, 0x54, 0x80,
+    0x54, 0x60, 0x01, 0x01, 0x90, 0x55, 0x00,
+];
+/// Stores the beneficiary's balance under the caller's address: it must see every earlier fee.
+const TIP_READER: Address = Address::repeat_byte(0xb1);
+const TIP_READER_CODE: &[u8] = &[0x41, 0x31, 0x33, 0x55, 0x00];
+
+fn contracts_genesis(senders: u32) -> Vec<GenesisAccount> {
+    let mut genesis = funded(senders);
+    genesis.push(GenesisAccount {
+        address: POINTER,
+        nonce: 1,
+        balance: U256::ZERO,
+        code: Some(Bytes::from_static(POINTER_CODE)),
+        storage: vec![(U256::ZERO, U256::from(100))],
+    });
+    genesis.push(GenesisAccount {
+        address: TIP_READER,
+        nonce: 1,
+        balance: U256::ZERO,
+        code: Some(Bytes::from_static(TIP_READER_CODE)),
+        storage: Vec::new(),
+    });
+    genesis
+}
+
+fn word(value: u64) -> Bytes {
+    Bytes::from(U256::from(value).to_be_bytes::<32>().to_vec())
+}
+
+#[test]
+fn accesses_that_depend_on_earlier_transactions_are_mispredicted_and_rerun() {
+    let genesis = contracts_genesis(60);
+    let mut block = Vec::new();
+    for round in 0..20u32 {
+        let base = round * 3;
+        block.push(signed(base, 0, POINTER, 0, word(200 + u64::from(round % 4))));
+        block.push(signed(base + 1, 0, POINTER, 0, word(0)));
+        block.push(signed(base + 2, 0, POINTER, 0, word(0)));
+    }
+    let mut total_mispredicted = 0;
+    for threads in [1, 2, 8] {
+        for _ in 0..3 {
+            let (mispredicted, _) = differential(
+                &genesis,
+                std::slice::from_ref(&block),
+                threads,
+                PredictionMode::Simulate,
+            );
+            total_mispredicted += mispredicted;
+        }
+    }
+    assert!(total_mispredicted > 0, "the pointer moves, so predictions from block start miss");
+}
+
+#[test]
+fn transactions_that_read_the_beneficiary_see_every_earlier_fee() {
+    let genesis = contracts_genesis(80);
+    let mut block = Vec::new();
+    for index in 0..80u32 {
+        let tx = match index % 4 {
+            0 => signed(index, 0, TIP_READER, 0, Bytes::new()),
+            1 => signed(index, 0, COINBASE, 5, Bytes::new()),
+            _ => signed(index, 0, Address::repeat_byte(0x77), 3, Bytes::new()),
+        };
+        block.push(tx);
+    }
+    for threads in [1, 2, 8] {
+        for prediction in [PredictionMode::Simulate, PredictionMode::Fields] {
+            differential(&genesis, std::slice::from_ref(&block), threads, prediction);
+        }
+    }
+}
+
+/// Replay mode on one block: FAFO with the given order against the oracle on the same state.
+fn replay_differential(state: &MemoryState, header: &Header, transactions: &[RecoveredTx]) {
+    let chain = ChainSpec::dev(DEV_CHAIN_ID);
+    let input = BlockInput { header, ommers: &[], withdrawals: Some(&[]), transactions };
+    let expected = execute_block(&chain, input, state).unwrap();
+    for threads in [1, 2, 8] {
+        let executor = ParallelExecutor::new(Some(threads));
+        for prediction in [PredictionMode::Simulate, PredictionMode::Fields] {
+            let env = evm_env(&chain, header);
+            let predictions = predict(
+                transactions,
+                prediction,
+                &env,
+                header.beneficiary,
+                state,
+                executor.codes(),
+            )
+            .unwrap();
+            let schedule = schedule_block(
+                transactions,
+                &predictions,
+                header.beneficiary,
+                ScheduleMode::Replay,
+            );
+            let (outcome, _) =
+                executor.execute_block(&chain, input, &predictions, &schedule.plan, state).unwrap();
+            assert_eq!(outcome.receipts, expected.receipts);
+            assert_eq!(outcome.changes, expected.changes);
+            assert_eq!(outcome.gas_used, expected.gas_used);
+        }
+    }
+}
+
+#[test]
+fn replay_mode_keeps_the_order_and_matches_the_oracle() {
+    let genesis = contracts_genesis(60);
+    let chain =
+        DevChain::genesis(ChainSpec::dev(DEV_CHAIN_ID), MemoryState::new(), &genesis, 30_000_000)
+            .unwrap();
+    let mut block = Vec::new();
+    for round in 0..20u32 {
+        let base = round * 3;
+        block.push(signed(base, 0, POINTER, 0, word(0)));
+        block.push(signed(base + 1, 0, POINTER, 0, word(300 + u64::from(round))));
+        block.push(signed(base + 2, 0, TIP_READER, 0, Bytes::new()));
+    }
+    let header = chain.next_header(COINBASE, &block);
+    replay_differential(chain.state(), &header, &block);
+}
+
+#[test]
+fn mainnet_fixtures_replay_in_parallel_exactly() {
+    let Some(dir) = discovery::mainnet_dir() else {
+        eprintln!("{}", discovery::missing_fixtures_message("parallel mainnet replay"));
+        return;
+    };
+    let blocks = mainnet::list_blocks(&dir).unwrap();
+    assert!(!blocks.is_empty());
+    let chain = ChainSpec::mainnet();
+    let executors = [ParallelExecutor::new(Some(2)), ParallelExecutor::new(Some(8))];
+    for (number, path) in &blocks {
+        let prepared = prepare(mainnet::load_block(path).unwrap()).unwrap();
+        let (sequential, expected) = replay_sequential(&chain, &prepared).unwrap();
+        assert!(sequential.passed(), "block {number}: the oracle disagrees with the header");
+        for executor in &executors {
+            for prediction in [PredictionMode::Simulate, PredictionMode::Fields] {
+                let (report, outcome, _) =
+                    replay_fafo(&chain, &prepared, executor, prediction).unwrap();
+                assert!(report.passed(), "block {number}: {report:?}");
+                assert_eq!(outcome.receipts, expected.receipts, "block {number}");
+                assert_eq!(outcome.changes, expected.changes, "block {number}");
+            }
+        }
+    }
+}
