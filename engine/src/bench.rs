@@ -5,11 +5,20 @@
 //! (`intake_tps`). The execution figure (`tps`) covers, for every block, executing its
 //! transactions and committing its state changes to the store, which returns the block's state
 //! root — senders already recovered.
+//!
+//! Threads: the sequential engine runs the whole block loop, the store's commit included, on a
+//! one-thread pool, so it is the single-core baseline. The FAFO engine runs `threads` pinned
+//! workers and gives the store's commit and the prediction a pool of as many threads.
+//!
+//! FAFO's prediction (ParaLyze) happens when a producer admits a transaction, ahead of block
+//! building; like intake it is timed apart (`predict_seconds`) and left out of `tps`;
+//! `tps_with_prediction` puts it back. Framing and planning are inside `tps`.
 
 use crate::{
     chain::{ChainSpec, DEV_CHAIN_ID},
     devchain::DevChain,
     intake::{intake, IntakeError, RecoveredTx},
+    parallel::{ParallelExecutor, PredictionMode},
     ExecutionError,
 };
 use alloy_primitives::B256;
@@ -24,8 +33,15 @@ use zero_state::{MemoryState, Qmdb, QmdbConfig, StateCommit, StateError, StateRe
 /// Which engine executes the blocks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum EngineKind {
-    /// The sequential oracle (alloy-evm's block executor).
+    /// The sequential oracle (alloy-evm's block executor), on one thread.
     Sequential,
+    /// The FAFO parallel engine in producer mode.
+    Fafo {
+        /// Workers (default: one per core).
+        threads: Option<usize>,
+        /// How access sets are predicted.
+        prediction: PredictionMode,
+    },
 }
 
 impl EngineKind {
@@ -33,6 +49,7 @@ impl EngineKind {
     pub fn name(self) -> &'static str {
         match self {
             Self::Sequential => "sequential",
+            Self::Fafo { .. } => "fafo",
         }
     }
 }
@@ -94,8 +111,35 @@ pub struct BenchReport {
     pub accounts: usize,
     /// Blocks produced.
     pub blocks: usize,
-    /// Execution threads.
+    /// Execution threads (workers of the FAFO engine; 1 for sequential).
     pub threads: usize,
+    /// FAFO's prediction mode (absent for sequential).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prediction: Option<&'static str>,
+    /// Prediction time, in seconds, not part of `seconds` (0 for sequential).
+    pub predict_seconds: f64,
+    /// Transactions per second with prediction time added.
+    pub tps_with_prediction: f64,
+    /// Framing and planning time, in seconds, part of `seconds` (FAFO; 0 for sequential).
+    pub schedule_seconds: f64,
+    /// Parallel execution time, in seconds, part of `seconds` (FAFO; 0 for sequential).
+    pub execute_seconds: f64,
+    /// State commit (Merkleization) time, in seconds, part of `seconds` (FAFO; 0 for
+    /// sequential, whose figure does not separate it).
+    pub commit_seconds: f64,
+    /// Serial commit time inside execution (validation, fee, overlay, receipts), in seconds
+    /// (FAFO).
+    pub serial_commit_seconds: f64,
+    /// Transaction run time summed over all workers, in seconds (FAFO).
+    pub worker_busy_seconds: f64,
+    /// Transactions outside their predicted access set (FAFO).
+    pub mispredicted: u64,
+    /// Transactions re-executed at commit (FAFO).
+    pub reexecuted: u64,
+    /// Transactions per frame, averaged over blocks (FAFO).
+    pub txs_per_frame: f64,
+    /// Transactions over the plan's critical path, averaged over blocks (FAFO).
+    pub ideal_speedup: f64,
     /// Execution + commit time of all blocks, in seconds.
     pub seconds: f64,
     /// Transactions per second of execution + commit.
@@ -140,15 +184,105 @@ pub fn run(
     engine: EngineKind,
     store: &StoreKind,
 ) -> Result<BenchReport, BenchError> {
-    let config = WorkloadConfig { chain_id: DEV_CHAIN_ID, ..config.clone() };
+    let prepared = Prepared::generate(config)?;
+    Ok(run_prepared(&prepared, engine, store, "run", None)?.0)
+}
+
+/// `bench --engine both`: the same workload through FAFO, then through the sequential engine
+/// over the order FAFO chose, each on a fresh store; the two must end on the same root.
+#[derive(Debug, Clone, Serialize)]
+pub struct Comparison {
+    /// Workload kind.
+    pub workload: &'static str,
+    /// State store.
+    pub state: &'static str,
+    /// Transactions.
+    pub txs: usize,
+    /// FAFO's workers.
+    pub threads: usize,
+    /// Sequential transactions per second (execute + commit).
+    pub sequential_tps: f64,
+    /// FAFO transactions per second (frame + execute + commit).
+    pub fafo_tps: f64,
+    /// `fafo_tps / sequential_tps`.
+    pub speedup: f64,
+    /// The same with FAFO's prediction time counted.
+    pub speedup_with_prediction: f64,
+    /// Both engines ended on the same state root.
+    pub roots_match: bool,
+}
+
+/// Runs FAFO and then the sequential engine over FAFO's order; see [`Comparison`].
+pub fn run_both(
+    config: &WorkloadConfig,
+    threads: Option<usize>,
+    prediction: PredictionMode,
+    store: &StoreKind,
+) -> Result<(BenchReport, BenchReport, Comparison), BenchError> {
+    let prepared = Prepared::generate(config)?;
+    let fafo_engine = EngineKind::Fafo { threads, prediction };
+    let (fafo, orders) = run_prepared(&prepared, fafo_engine, store, "fafo", None)?;
+    let (sequential, _) =
+        run_prepared(&prepared, EngineKind::Sequential, store, "sequential", Some(&orders))?;
+    let comparison = Comparison {
+        workload: fafo.workload,
+        state: fafo.state,
+        txs: fafo.txs,
+        threads: fafo.threads,
+        sequential_tps: sequential.tps,
+        fafo_tps: fafo.tps,
+        speedup: fafo.tps / sequential.tps,
+        speedup_with_prediction: fafo.tps_with_prediction / sequential.tps,
+        roots_match: fafo.state_root == sequential.state_root,
+    };
+    Ok((sequential, fafo, comparison))
+}
+
+/// A generated workload with its transactions through intake.
+struct Prepared {
+    config: WorkloadConfig,
+    workload: Workload,
+    blocks: Vec<Vec<RecoveredTx>>,
+    generate_seconds: f64,
+    intake_seconds: f64,
+}
+
+impl Prepared {
+    fn generate(config: &WorkloadConfig) -> Result<Self, BenchError> {
+        let config = WorkloadConfig { chain_id: DEV_CHAIN_ID, ..config.clone() };
+        let started = Instant::now();
+        let workload = Workload::generate(&config)?;
+        let generate_seconds = started.elapsed().as_secs_f64();
+        let started = Instant::now();
+        let blocks: Vec<Vec<RecoveredTx>> =
+            workload.blocks.iter().map(|raw| intake(raw)).collect::<Result<_, _>>()?;
+        let intake_seconds = started.elapsed().as_secs_f64();
+        Ok(Self { config, workload, blocks, generate_seconds, intake_seconds })
+    }
+}
+
+/// Runs `prepared` on a fresh store of kind `store` (`label` names its subdirectory when two
+/// runs share a `--datadir`); `orders` replaces the blocks' transaction order. Returns the
+/// report and each block's final order.
+fn run_prepared(
+    prepared: &Prepared,
+    engine: EngineKind,
+    store: &StoreKind,
+    label: &str,
+    orders: Option<&[Vec<RecoveredTx>]>,
+) -> Result<(BenchReport, Vec<Vec<RecoveredTx>>), BenchError> {
     match store {
-        StoreKind::Memory => run_on(&config, engine, store, MemoryState::new()),
+        StoreKind::Memory => run_on(prepared, engine, store, MemoryState::new(), orders),
         StoreKind::Qmdb { datadir } => {
+            let datadir = datadir.as_ref().map(|dir| match label {
+                "run" => dir.clone(),
+                _ => dir.join(label),
+            });
             let (_temp, dir) =
                 fresh_datadir(datadir.as_deref(), "a benchmark starts from a fresh store")
                     .map_err(BenchError::DataDir)?;
             let store_state = Qmdb::open(&dir, QmdbConfig::default())?;
-            run_on(&config, engine, store, store_state)
+            run_on(prepared, engine, store, store_state, orders)
         }
     }
 }
@@ -176,15 +310,14 @@ pub(crate) fn fresh_datadir(
 }
 
 fn run_on<S: StateReader + StateCommit>(
-    config: &WorkloadConfig,
+    prepared: &Prepared,
     engine: EngineKind,
     store: &StoreKind,
     state: S,
-) -> Result<BenchReport, BenchError> {
-    let started = Instant::now();
-    let workload = Workload::generate(config)?;
-    let generate_seconds = started.elapsed().as_secs_f64();
-
+    orders: Option<&[Vec<RecoveredTx>]>,
+) -> Result<(BenchReport, Vec<Vec<RecoveredTx>>), BenchError> {
+    let config = &prepared.config;
+    let workload = &prepared.workload;
     let started = Instant::now();
     let mut chain = DevChain::genesis(
         ChainSpec::dev(DEV_CHAIN_ID),
@@ -193,47 +326,117 @@ fn run_on<S: StateReader + StateCommit>(
         block_gas_limit(config.block_txs),
     )?;
     let genesis_seconds = started.elapsed().as_secs_f64();
+    let blocks = orders.unwrap_or(&prepared.blocks);
 
-    let started = Instant::now();
-    let blocks: Vec<Vec<RecoveredTx>> =
-        workload.blocks.iter().map(|raw| intake(raw)).collect::<Result<_, _>>()?;
-    let intake_seconds = started.elapsed().as_secs_f64();
+    let (threads, executor) = match engine {
+        EngineKind::Sequential => (1, None),
+        EngineKind::Fafo { threads, .. } => {
+            let executor = ParallelExecutor::new(threads);
+            (executor.threads(), Some(executor))
+        }
+    };
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .map_err(|error| BenchError::DataDir(format!("cannot start a thread pool: {error}")))?;
 
-    let mut gas_used = 0u64;
-    let mut failed_txs = 0usize;
+    let mut totals = Totals::default();
+    let mut final_orders = Vec::with_capacity(blocks.len());
     let started = Instant::now();
-    for transactions in &blocks {
-        let block = match engine {
-            EngineKind::Sequential => chain.produce_sequential(workload.coinbase, transactions)?,
-        };
-        gas_used += block.outcome.gas_used;
-        failed_txs += block.outcome.failed_transactions();
-    }
-    let seconds = started.elapsed().as_secs_f64();
+    pool.install(|| -> Result<(), BenchError> {
+        for transactions in blocks {
+            match (engine, &executor) {
+                (EngineKind::Fafo { prediction, .. }, Some(executor)) => {
+                    let (block, report) = chain.produce_fafo(
+                        workload.coinbase,
+                        transactions,
+                        executor,
+                        prediction,
+                    )?;
+                    totals.gas_used += block.outcome.gas_used;
+                    totals.failed_txs += block.outcome.failed_transactions();
+                    totals.predict_seconds += report.predict_seconds;
+                    totals.commit_seconds += report.commit_seconds;
+                    totals.schedule_seconds += report.schedule_seconds;
+                    totals.execute_seconds += report.execute_seconds;
+                    totals.mispredicted += report.execution.mispredicted;
+                    totals.serial_commit_seconds += report.execution.commit_seconds;
+                    totals.worker_busy_seconds += report.execution.execute_seconds;
+                    totals.reexecuted += report.execution.reexecuted;
+                    totals.txs_per_frame += report.schedule.txs_per_frame;
+                    totals.ideal_speedup += report.schedule.ideal_speedup;
+                    final_orders.push(report.transactions);
+                }
+                _ => {
+                    let block = chain.produce_sequential(workload.coinbase, transactions)?;
+                    totals.gas_used += block.outcome.gas_used;
+                    totals.failed_txs += block.outcome.failed_transactions();
+                    final_orders.push(transactions.clone());
+                }
+            }
+        }
+        Ok(())
+    })?;
+    // Prediction happens at admission, ahead of the block (module documentation).
+    let seconds = started.elapsed().as_secs_f64() - totals.predict_seconds;
 
     let txs = workload.transaction_count();
-    Ok(BenchReport {
+    let block_count = blocks.len().max(1) as f64;
+    let report = BenchReport {
         engine: engine.name(),
         state: store.name(),
         workload: config.kind.name(),
         txs,
         accounts: config.accounts,
         blocks: blocks.len(),
-        threads: 1,
+        threads,
+        prediction: match engine {
+            EngineKind::Fafo { prediction, .. } => Some(prediction.name()),
+            EngineKind::Sequential => None,
+        },
+        predict_seconds: totals.predict_seconds,
+        tps_with_prediction: txs as f64 / (seconds + totals.predict_seconds),
+        schedule_seconds: totals.schedule_seconds,
+        execute_seconds: totals.execute_seconds,
+        commit_seconds: totals.commit_seconds,
+        serial_commit_seconds: totals.serial_commit_seconds,
+        worker_busy_seconds: totals.worker_busy_seconds,
+        mispredicted: totals.mispredicted,
+        reexecuted: totals.reexecuted,
+        txs_per_frame: totals.txs_per_frame / block_count,
+        ideal_speedup: totals.ideal_speedup / block_count,
         seconds,
         tps: txs as f64 / seconds,
-        gas_per_s: gas_used as f64 / seconds,
+        gas_per_s: totals.gas_used as f64 / seconds,
         state_root: chain.state().state_root(),
-        gas_used,
-        failed_txs,
-        intake_seconds,
-        intake_tps: txs as f64 / intake_seconds,
+        gas_used: totals.gas_used,
+        failed_txs: totals.failed_txs,
+        intake_seconds: prepared.intake_seconds,
+        intake_tps: txs as f64 / prepared.intake_seconds,
         intake_threads: rayon::current_num_threads(),
-        generate_seconds,
+        generate_seconds: prepared.generate_seconds,
         genesis_seconds,
         hot_fraction: config.hot_spot.map_or(0.0, |hot| hot.fraction),
         hot_accounts: config.hot_spot.map_or(0, |hot| hot.accounts),
         block_txs: config.block_txs,
         seed: config.seed,
-    })
+    };
+    Ok((report, final_orders))
+}
+
+/// Sums over a run's blocks.
+#[derive(Default)]
+struct Totals {
+    gas_used: u64,
+    failed_txs: usize,
+    predict_seconds: f64,
+    schedule_seconds: f64,
+    execute_seconds: f64,
+    commit_seconds: f64,
+    mispredicted: u64,
+    serial_commit_seconds: f64,
+    worker_busy_seconds: f64,
+    reexecuted: u64,
+    txs_per_frame: f64,
+    ideal_speedup: f64,
 }

@@ -61,9 +61,10 @@ use revm::{
 use std::{
     borrow::Cow,
     sync::{
-        atomic::{AtomicBool, AtomicUsize, Ordering},
+        atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering},
         Mutex,
     },
+    time::Instant,
 };
 use zero_scheduler::{DependencyPlan, WatermarkRelease};
 use zero_state::StateReader;
@@ -78,7 +79,7 @@ type WorkerEvm<'a, S> = revm::context::Evm<
 >;
 
 /// What a parallel block did besides its outcome.
-#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
 pub struct ParallelStats {
     /// Workers.
     pub threads: usize,
@@ -91,6 +92,11 @@ pub struct ParallelStats {
     pub dependent: u64,
     /// Longest dependency chain of the plan, in transactions.
     pub critical_path: u64,
+    /// Time worker 0 spent committing (validation, re-execution, fee, overlay, receipt and
+    /// change-set bookkeeping), in seconds: the serial part of the block.
+    pub commit_seconds: f64,
+    /// Time all workers spent running transactions, summed, in seconds.
+    pub execute_seconds: f64,
 }
 
 /// The parallel executor: its workers' placement and the code cache they share across blocks.
@@ -116,6 +122,8 @@ struct BlockShared<'a, S> {
     overlay: &'a BlockOverlay,
     store: &'a S,
     slots: Vec<Mutex<Option<TxRun>>>,
+    /// Nanoseconds all workers spent in `run_transaction`.
+    busy_nanos: AtomicU64,
     ready: Vec<AtomicBool>,
     committed: AtomicUsize,
     failed: AtomicBool,
@@ -134,6 +142,7 @@ struct Committer<E> {
     cumulative_gas: u64,
     mispredicted: u64,
     reexecuted: u64,
+    commit_nanos: u64,
     error: Option<ExecutionError>,
 }
 
@@ -231,6 +240,7 @@ impl ParallelExecutor {
             overlay: &overlay,
             store: state,
             slots: (0..count).map(|_| Mutex::new(None)).collect(),
+            busy_nanos: AtomicU64::new(0),
             ready: (0..count).map(|_| AtomicBool::new(false)).collect(),
             committed: AtomicUsize::new(0),
             failed: AtomicBool::new(false),
@@ -247,6 +257,7 @@ impl ParallelExecutor {
             cumulative_gas: 0,
             mispredicted: 0,
             reexecuted: 0,
+            commit_nanos: 0,
             error: None,
         };
 
@@ -308,6 +319,8 @@ impl ParallelExecutor {
             reexecuted: committer.reexecuted,
             dependent: plan.dependencies().iter().filter(|d| d.is_some()).count() as u64,
             critical_path: plan.critical_path(),
+            commit_seconds: committer.commit_nanos as f64 * 1e-9,
+            execute_seconds: shared.busy_nanos.load(Ordering::Relaxed) as f64 * 1e-9,
         };
         let (_, result) = committer.executor.finish().map_err(block_error)?;
         db.merge_transitions(BundleRetention::PlainState);
@@ -380,7 +393,9 @@ fn execute_task<S: StateReader>(
     position: usize,
 ) {
     let full_handler = shared.predictions[position].touches_beneficiary;
+    let started = Instant::now();
     let run = run_transaction(evm, &shared.transactions[position], full_handler);
+    shared.busy_nanos.fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
     *shared.slots[position].lock().unwrap_or_else(|poison| poison.into_inner()) = Some(run);
     shared.ready[position].store(true, Ordering::Release);
 }
@@ -485,7 +500,10 @@ where
             && shared.ready[self.next].load(Ordering::Acquire)
         {
             let position = self.next;
-            if let Err(error) = self.commit_one(shared, evm, position) {
+            let started = Instant::now();
+            let committed = self.commit_one(shared, evm, position);
+            self.commit_nanos += started.elapsed().as_nanos() as u64;
+            if let Err(error) = committed {
                 self.error = Some(error);
                 shared.failed.store(true, Ordering::SeqCst);
                 break;

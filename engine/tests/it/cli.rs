@@ -229,3 +229,62 @@ fn da_files_round_trip_and_bad_chunks_are_rejected() {
     assert_bad_input(&["da-bench", "--n", "4", "--k", "4", "--size", "1000"], "k");
     assert_bad_input(&["da-bench", "--profile", "slow"], "slow");
 }
+
+#[test]
+fn bench_both_engines_compare_on_the_same_order() {
+    let datadir = tempfile::tempdir().unwrap();
+    let (code, stdout, stderr) = producer(&[
+        "bench",
+        "--workload",
+        "mixed",
+        "--engine",
+        "both",
+        "--threads",
+        "2",
+        "--accounts",
+        "200",
+        "--txs",
+        "400",
+        "--block-txs",
+        "100",
+        "--json",
+        "--datadir",
+        datadir.path().join("d").to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let lines: Vec<serde_json::Value> =
+        stdout.lines().map(|line| serde_json::from_str(line).unwrap()).collect();
+    assert_eq!(lines.len(), 3, "fafo, sequential, comparison: {stdout}");
+    assert_eq!(lines[0]["engine"], "fafo");
+    assert_eq!(lines[0]["threads"], 2);
+    assert_eq!(lines[0]["prediction"], "simulate");
+    assert_eq!(lines[1]["engine"], "sequential");
+    assert_eq!(lines[0]["state_root"], lines[1]["state_root"]);
+    assert_eq!(lines[2]["roots_match"], true);
+    assert!(lines[2]["speedup"].as_f64().unwrap() > 0.0);
+    // Each engine got its own fresh store under the data dir.
+    assert!(datadir.path().join("d/fafo").is_dir() && datadir.path().join("d/sequential").is_dir());
+    assert_bad_input(&["bench", "--threads", "0"], "0");
+    assert_bad_input(&["bench", "--predict", "guess"], "guess");
+}
+
+#[test]
+fn replay_both_engines_agree_on_a_fixture_block() {
+    let Some(dir) = zero_fixtures::discovery::mainnet_dir() else {
+        eprintln!("{}", zero_fixtures::discovery::missing_fixtures_message("replay --engine both"));
+        return;
+    };
+    let blocks = zero_fixtures::mainnet::list_blocks(&dir).unwrap();
+    let (number, _) = blocks.last().unwrap();
+    let number = number.to_string();
+    let (code, stdout, stderr) =
+        producer(&["replay", "--engine", "both", "--threads", "2", "--block", &number, "--json"]);
+    assert_eq!(code, 0, "{stderr}");
+    let lines: Vec<serde_json::Value> =
+        stdout.lines().map(|line| serde_json::from_str(line).unwrap()).collect();
+    assert_eq!(lines.len(), 2, "{stdout}");
+    assert_eq!(lines[0]["outcomes_match"], true);
+    assert_eq!(lines[1]["roots_match"], true);
+    assert_eq!(lines[1]["passed"], 1);
+    assert_bad_input(&["replay", "--engine", "fast"], "fast");
+}

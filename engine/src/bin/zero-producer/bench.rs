@@ -3,13 +3,30 @@
 use crate::Failure;
 use clap::{Args, ValueEnum};
 use std::path::PathBuf;
-use zero_engine::bench::{run as run_bench, BenchError, BenchReport, EngineKind, StoreKind};
+use zero_engine::{
+    bench::{
+        run as run_bench, run_both, BenchError, BenchReport, Comparison, EngineKind, StoreKind,
+    },
+    parallel::PredictionMode,
+};
 use zero_fixtures::workload::{HotSpot, WorkloadConfig, WorkloadKind};
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 enum EngineArg {
-    /// alloy-evm's block executor, one transaction after another.
+    /// alloy-evm's block executor, one transaction after another, on one thread.
     Sequential,
+    /// The FAFO parallel engine (producer mode: FAFO chooses each block's order).
+    Fafo,
+    /// FAFO, then sequential over FAFO's order, each on a fresh store; ends with a comparison.
+    Both,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub(crate) enum PredictArg {
+    /// Transfers from their fields, everything else simulated with revm (ParaLyze).
+    Simulate,
+    /// Every transaction from its fields only; contract calls are left to validation.
+    Fields,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -37,6 +54,12 @@ pub struct BenchArgs {
     /// Engine that executes the blocks.
     #[arg(long, value_enum, default_value = "sequential")]
     engine: EngineArg,
+    /// FAFO workers (default: one per core).
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    threads: Option<u16>,
+    /// How FAFO predicts access sets.
+    #[arg(long, value_enum, default_value = "simulate")]
+    predict: PredictArg,
     /// State store the blocks commit to.
     #[arg(long, value_enum, default_value = "qmdb")]
     state: StateArg,
@@ -62,14 +85,16 @@ pub struct BenchArgs {
 }
 
 impl BenchArgs {
-    /// The embedded default job: a mixed workload, summary output.
+    /// The embedded default job: a mixed workload through FAFO and sequential, summary output.
     pub fn default_job() -> Self {
         Self {
             workload: "mixed".into(),
             accounts: 100_000,
             txs: 50_000,
             block_txs: 5_000,
-            engine: EngineArg::Sequential,
+            engine: EngineArg::Both,
+            threads: None,
+            predict: PredictArg::Simulate,
             state: StateArg::Qmdb,
             datadir: None,
             seed: 1,
@@ -89,8 +114,10 @@ pub fn run(args: BenchArgs) -> Result<(), Failure> {
         config.hot_spot = Some(HotSpot { fraction, accounts });
     }
     config.validate().map_err(Failure::input)?;
-    let engine = match args.engine {
-        EngineArg::Sequential => EngineKind::Sequential,
+    let threads = args.threads.map(usize::from);
+    let prediction = match args.predict {
+        PredictArg::Simulate => PredictionMode::Simulate,
+        PredictArg::Fields => PredictionMode::Fields,
     };
     tracing::info!(workload = %kind, txs = args.txs, accounts = args.accounts, "generating workload");
     let store = match args.state {
@@ -102,17 +129,52 @@ pub fn run(args: BenchArgs) -> Result<(), Failure> {
             StoreKind::Memory
         }
     };
-    let report = run_bench(&config, engine, &store).map_err(|error| match error {
+    let failure = |error| match error {
         BenchError::Workload(error) => Failure::input(error),
         BenchError::DataDir(error) => Failure::input(error),
         other => Failure::run(other),
-    })?;
-    if args.json {
-        println!("{}", serde_json::to_string(&report).map_err(Failure::run)?);
+    };
+    let engine = match args.engine {
+        EngineArg::Sequential => EngineKind::Sequential,
+        EngineArg::Fafo => EngineKind::Fafo { threads, prediction },
+        EngineArg::Both => {
+            let (sequential, fafo, comparison) =
+                run_both(&config, threads, prediction, &store).map_err(failure)?;
+            for report in [&fafo, &sequential] {
+                print_report(report, args.json)?;
+            }
+            if args.json {
+                println!("{}", serde_json::to_string(&comparison).map_err(Failure::run)?);
+            } else {
+                print_comparison(&comparison);
+            }
+            if !comparison.roots_match {
+                return Err(Failure::run("FAFO and sequential ended on different state roots"));
+            }
+            return Ok(());
+        }
+    };
+    let report = run_bench(&config, engine, &store).map_err(failure)?;
+    print_report(&report, args.json)
+}
+
+fn print_report(report: &BenchReport, json: bool) -> Result<(), Failure> {
+    if json {
+        println!("{}", serde_json::to_string(report).map_err(Failure::run)?);
     } else {
-        print_summary(&report);
+        print_summary(report);
     }
     Ok(())
+}
+
+fn print_comparison(comparison: &Comparison) {
+    println!(
+        "speedup on {} threads: {:.2}x ({:.2}x counting prediction); roots match: {}",
+        comparison.threads,
+        comparison.speedup,
+        comparison.speedup_with_prediction,
+        comparison.roots_match
+    );
 }
 
 fn print_summary(report: &BenchReport) {
@@ -127,6 +189,19 @@ fn print_summary(report: &BenchReport) {
         report.gas_per_s / 1e6,
         report.failed_txs
     );
+    if let Some(prediction) = report.prediction {
+        println!(
+            "  {} threads; prediction ({prediction}) {:.3} s, {:.0} tx/s with it; {} mispredicted, \
+             {} re-executed; {:.1} txs/frame, ideal speed-up {:.1}",
+            report.threads,
+            report.predict_seconds,
+            report.tps_with_prediction,
+            report.mispredicted,
+            report.reexecuted,
+            report.txs_per_frame,
+            report.ideal_speedup
+        );
+    }
     println!(
         "  intake (decode + recover on {} threads): {:.3} s, {:.0} tx/s",
         report.intake_threads, report.intake_seconds, report.intake_tps

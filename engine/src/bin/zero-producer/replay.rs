@@ -1,12 +1,14 @@
 //! `zero-producer replay`.
 
+use crate::bench::PredictArg;
 use crate::Failure;
-use clap::Args;
+use clap::{Args, ValueEnum};
 use serde::Serialize;
 use std::path::PathBuf;
 use zero_engine::{
     chain::ChainSpec,
-    replay::{prepare, replay_sequential, ReplayError, ReplayReport},
+    parallel::{ParallelExecutor, PredictionMode},
+    replay::{prepare, replay_fafo, replay_sequential, ReplayError, ReplayReport},
 };
 use zero_fixtures::{discovery, mainnet};
 
@@ -19,9 +21,43 @@ pub struct ReplayArgs {
     /// Replay only this block (repeatable).
     #[arg(long = "block")]
     blocks: Vec<u64>,
+    /// Engine: sequential, fafo (the block's order kept, parallel under the dependency plan),
+    /// or both (compared block by block).
+    #[arg(long, value_enum, default_value = "sequential")]
+    engine: ReplayEngine,
+    /// FAFO workers (default: one per core).
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    threads: Option<u16>,
+    /// How FAFO predicts access sets.
+    #[arg(long, value_enum, default_value = "simulate")]
+    predict: PredictArg,
+    /// Run each block this many times and report the median time.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    repeat: u32,
     /// Print one JSON object per line.
     #[arg(long)]
     json: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum ReplayEngine {
+    Sequential,
+    Fafo,
+    Both,
+}
+
+/// One block under `--engine both`.
+#[derive(Serialize)]
+struct Compared {
+    block: u64,
+    txs: usize,
+    sequential_seconds: f64,
+    fafo_seconds: f64,
+    speedup: f64,
+    /// FAFO's receipts, gas, logs and state changes equal the sequential engine's.
+    outcomes_match: bool,
+    #[serde(flatten)]
+    fafo: zero_engine::replay::FafoReplayFigures,
 }
 
 #[derive(Serialize)]
@@ -30,6 +66,31 @@ struct Summary {
     passed: usize,
     failed: usize,
     gas_per_s: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sequential_seconds: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fafo_seconds: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    speedup: Option<f64>,
+    /// Every block's FAFO outcome equals the sequential one (`--engine both`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    roots_match: Option<bool>,
+}
+
+/// The median of `runs` timings of `run`, with the last run's result.
+fn median_run<T, E>(
+    runs: u32,
+    mut run: impl FnMut() -> Result<(T, f64), E>,
+) -> Result<(T, f64), E> {
+    let mut times = Vec::with_capacity(runs as usize);
+    let mut last = None;
+    for _ in 0..runs {
+        let (value, seconds) = run()?;
+        times.push(seconds);
+        last = Some(value);
+    }
+    times.sort_by(f64::total_cmp);
+    Ok((last.expect("at least one run"), times[times.len() / 2]))
 }
 
 pub fn run(args: ReplayArgs) -> Result<(), Failure> {
@@ -52,35 +113,108 @@ pub fn run(args: ReplayArgs) -> Result<(), Failure> {
     }
 
     let chain = ChainSpec::mainnet();
+    let executor = ParallelExecutor::new(args.threads.map(usize::from));
+    let prediction = match args.predict {
+        PredictArg::Simulate => PredictionMode::Simulate,
+        PredictArg::Fields => PredictionMode::Fields,
+    };
     let (mut passed, mut failed, mut gas, mut seconds) = (0usize, 0usize, 0u64, 0f64);
+    let (mut sequential_total, mut fafo_total, mut all_match) = (0f64, 0f64, true);
     for (_, path) in &available {
         let fixture = mainnet::load_block(path).map_err(Failure::input)?;
         let prepared = prepare(fixture).map_err(|error| match error {
             ReplayError::Fixture(error) => Failure::input(error),
             other => Failure::input(other),
         })?;
-        let report = match replay_sequential(&chain, &prepared) {
-            Ok((report, _)) => report,
-            Err(error) => {
-                eprintln!("block {}: {error}", prepared.fixture.number);
+        let number = prepared.fixture.number;
+        let sequential = (args.engine != ReplayEngine::Fafo).then(|| {
+            median_run(args.repeat, || {
+                replay_sequential(&chain, &prepared).map(|(report, outcome)| {
+                    let seconds = report.seconds;
+                    ((report, outcome), seconds)
+                })
+            })
+        });
+        let fafo = (args.engine != ReplayEngine::Sequential).then(|| {
+            median_run(args.repeat, || {
+                replay_fafo(&chain, &prepared, &executor, prediction).map(|(report, o, f)| {
+                    let seconds = report.seconds;
+                    ((report, o, f), seconds)
+                })
+            })
+        });
+        let (report, seconds_used) = match (sequential, fafo) {
+            (Some(Err(error)), _) | (_, Some(Err(error))) => {
+                eprintln!("block {number}: {error}");
                 failed += 1;
                 continue;
             }
+            (
+                Some(Ok(((report, expected), sequential_seconds))),
+                Some(Ok(((fafo, outcome, figures), fafo_seconds))),
+            ) => {
+                let outcomes_match = outcome.receipts == expected.receipts
+                    && outcome.changes == expected.changes
+                    && outcome.gas_used == expected.gas_used
+                    && outcome.logs_bloom == expected.logs_bloom;
+                all_match &= outcomes_match && fafo.passed();
+                sequential_total += sequential_seconds;
+                fafo_total += fafo_seconds;
+                let compared = Compared {
+                    block: number,
+                    txs: report.txs,
+                    sequential_seconds,
+                    fafo_seconds,
+                    speedup: sequential_seconds / fafo_seconds,
+                    outcomes_match,
+                    fafo: figures,
+                };
+                if args.json {
+                    println!("{}", serde_json::to_string(&compared).map_err(Failure::run)?);
+                } else {
+                    print_report(
+                        &ReplayReport { seconds: sequential_seconds, ..report.clone() },
+                        false,
+                    );
+                    println!(
+                        "  fafo: {:.2} ms, speed-up {:.2}x, outcomes match: {}, {} mispredicted, {} re-executed",
+                        fafo_seconds * 1e3,
+                        compared.speedup,
+                        outcomes_match,
+                        compared.fafo.stats.mispredicted,
+                        compared.fafo.stats.reexecuted
+                    );
+                }
+                let passed_both = report.passed() && fafo.passed() && outcomes_match;
+                (ReplayReport { seconds: sequential_seconds, ..report }, Some(passed_both))
+            }
+            (Some(Ok(((report, _), seconds))), None) => {
+                print_report(&ReplayReport { seconds, ..report.clone() }, args.json);
+                (ReplayReport { seconds, ..report }, None)
+            }
+            (None, Some(Ok(((report, _, _), seconds)))) => {
+                print_report(&ReplayReport { seconds, ..report.clone() }, args.json);
+                (ReplayReport { seconds, ..report }, None)
+            }
+            (None, None) => unreachable!("an engine always runs"),
         };
         gas += report.gas_used;
         seconds += report.seconds;
-        if report.passed() {
+        if seconds_used.unwrap_or_else(|| report.passed()) {
             passed += 1;
         } else {
             failed += 1;
         }
-        print_report(&report, args.json);
     }
     let summary = Summary {
         blocks: available.len(),
         passed,
         failed,
         gas_per_s: gas as f64 / seconds.max(1e-9),
+        sequential_seconds: (args.engine == ReplayEngine::Both).then_some(sequential_total),
+        fafo_seconds: (args.engine == ReplayEngine::Both).then_some(fafo_total),
+        speedup: (args.engine == ReplayEngine::Both).then(|| sequential_total / fafo_total),
+        roots_match: (args.engine == ReplayEngine::Both).then_some(all_match),
     };
     if args.json {
         println!("{}", serde_json::to_string(&summary).map_err(Failure::run)?);
@@ -92,6 +226,9 @@ pub fn run(args: ReplayArgs) -> Result<(), Failure> {
             summary.failed,
             summary.gas_per_s / 1e6
         );
+        if let (Some(speedup), Some(roots_match)) = (summary.speedup, summary.roots_match) {
+            println!("fafo speed-up over all blocks: {speedup:.2}x; outcomes match: {roots_match}");
+        }
     }
     if failed > 0 {
         return Err(Failure::run(format!("{failed} of {} blocks failed", available.len())));
