@@ -31,41 +31,107 @@ impl ChainSpec {
     /// starts. Its system contracts (EIP-4788, 2935, 7002, 7251) must be in genesis:
     /// [`crate::genesis::system_contracts`].
     pub fn dev(chain_id: u64) -> Self {
-        let by_block = [
-            EthereumHardfork::Frontier,
-            EthereumHardfork::Homestead,
-            EthereumHardfork::Tangerine,
-            EthereumHardfork::SpuriousDragon,
-            EthereumHardfork::Byzantium,
-            EthereumHardfork::Constantinople,
-            EthereumHardfork::Petersburg,
-            EthereumHardfork::Istanbul,
-            EthereumHardfork::MuirGlacier,
-            EthereumHardfork::Berlin,
-            EthereumHardfork::London,
-            EthereumHardfork::ArrowGlacier,
-            EthereumHardfork::GrayGlacier,
-        ]
-        .map(|fork| (fork, ForkCondition::Block(0)));
-        let merge = (
-            EthereumHardfork::Paris,
-            ForkCondition::TTD {
-                activation_block_number: 0,
-                fork_block: Some(0),
-                total_difficulty: U256::ZERO,
-            },
-        );
-        let by_time =
-            [EthereumHardfork::Shanghai, EthereumHardfork::Cancun, EthereumHardfork::Prague]
-                .map(|fork| (fork, ForkCondition::Timestamp(0)));
+        Self::from_genesis(chain_id, EthereumHardfork::Prague, None, None)
+    }
+
+    /// The chain of an ethereum/tests fork name, with chain id 1: every fork through the named one
+    /// active from genesis ("Cancun", "Shanghai", "Paris" or "Merge", "London", ..., "EIP150",
+    /// "EIP158", "ConstantinopleFix", "Frontier"), or a timestamp transition
+    /// "<A>To<B>AtTime15k" where B (Shanghai, Cancun or Prague) activates at timestamp 15,000.
+    ///
+    /// `None` for names this schedule cannot express: "Constantinople" without Petersburg
+    /// (alloy-evm's fork-to-spec mapping goes from Petersburg straight to Byzantium, so it would
+    /// run as Byzantium), block-number transitions, and forks after Prague (their blob parameters
+    /// are not wired into [`crate::sequential::evm_env`]).
+    pub fn for_test_fork(name: &str) -> Option<Self> {
+        const TEST_CHAIN_ID: u64 = 1;
+        let deposit_contract = Some(MAINNET_DEPOSIT_CONTRACT_ADDRESS);
+        if let Some(transition) = name.strip_suffix("AtTime15k") {
+            let (from, to) = transition.split_once("To")?;
+            let (from, to) = (test_fork(from)?, test_fork(to)?);
+            let position = |fork| FORKS.iter().position(|candidate| *candidate == fork);
+            // Only a timestamp fork can activate at a time, and only the one right after `from`.
+            if !is_timestamp_fork(to) || position(to)? != position(from)? + 1 {
+                return None;
+            }
+            let later = (to, ForkCondition::Timestamp(15_000));
+            return Some(Self::from_genesis(TEST_CHAIN_ID, from, deposit_contract, Some(later)));
+        }
+        Some(Self::from_genesis(TEST_CHAIN_ID, test_fork(name)?, deposit_contract, None))
+    }
+
+    /// Every fork through `last` active from genesis (block 0, timestamp 0, total difficulty 0),
+    /// plus optionally one later fork on its own condition.
+    fn from_genesis(
+        chain_id: u64,
+        last: EthereumHardfork,
+        deposit_contract: Option<Address>,
+        later: Option<(EthereumHardfork, ForkCondition)>,
+    ) -> Self {
+        let through = FORKS.iter().position(|fork| *fork == last).map_or(0, |index| index + 1);
+        let schedule = FORKS[..through].iter().map(|fork| {
+            let condition = match fork {
+                EthereumHardfork::Paris => ForkCondition::TTD {
+                    activation_block_number: 0,
+                    fork_block: Some(0),
+                    total_difficulty: U256::ZERO,
+                },
+                fork if is_timestamp_fork(*fork) => ForkCondition::Timestamp(0),
+                _ => ForkCondition::Block(0),
+            };
+            (*fork, condition)
+        });
         Self {
             chain_id,
-            hardforks: EthereumChainHardforks::new(
-                by_block.into_iter().chain([merge]).chain(by_time),
-            ),
-            deposit_contract: None,
+            hardforks: EthereumChainHardforks::new(schedule.chain(later)),
+            deposit_contract,
         }
     }
+}
+
+/// The forks a chain built by [`ChainSpec::from_genesis`] can hold, in activation order.
+const FORKS: [EthereumHardfork; 17] = [
+    EthereumHardfork::Frontier,
+    EthereumHardfork::Homestead,
+    EthereumHardfork::Tangerine,
+    EthereumHardfork::SpuriousDragon,
+    EthereumHardfork::Byzantium,
+    EthereumHardfork::Constantinople,
+    EthereumHardfork::Petersburg,
+    EthereumHardfork::Istanbul,
+    EthereumHardfork::MuirGlacier,
+    EthereumHardfork::Berlin,
+    EthereumHardfork::London,
+    EthereumHardfork::ArrowGlacier,
+    EthereumHardfork::GrayGlacier,
+    EthereumHardfork::Paris,
+    EthereumHardfork::Shanghai,
+    EthereumHardfork::Cancun,
+    EthereumHardfork::Prague,
+];
+
+fn is_timestamp_fork(fork: EthereumHardfork) -> bool {
+    matches!(fork, EthereumHardfork::Shanghai | EthereumHardfork::Cancun | EthereumHardfork::Prague)
+}
+
+/// The hardfork an ethereum/tests fork name stands for.
+fn test_fork(name: &str) -> Option<EthereumHardfork> {
+    Some(match name {
+        "Frontier" => EthereumHardfork::Frontier,
+        "Homestead" => EthereumHardfork::Homestead,
+        "EIP150" => EthereumHardfork::Tangerine,
+        "EIP158" => EthereumHardfork::SpuriousDragon,
+        "Byzantium" => EthereumHardfork::Byzantium,
+        "ConstantinopleFix" | "Petersburg" => EthereumHardfork::Petersburg,
+        "Istanbul" => EthereumHardfork::Istanbul,
+        "Berlin" => EthereumHardfork::Berlin,
+        "London" => EthereumHardfork::London,
+        "Paris" | "Merge" => EthereumHardfork::Paris,
+        "Shanghai" => EthereumHardfork::Shanghai,
+        "Cancun" => EthereumHardfork::Cancun,
+        "Prague" => EthereumHardfork::Prague,
+        _ => return None,
+    })
 }
 
 impl EthereumHardforks for ChainSpec {
@@ -90,6 +156,29 @@ mod tests {
         let spec =
             alloy_evm::spec_by_timestamp_and_block_number(&ChainSpec::dev(DEV_CHAIN_ID), 0, 0);
         assert_eq!(spec, SpecId::PRAGUE);
+    }
+
+    #[test]
+    fn test_forks_map_to_their_specs() {
+        let spec_of = |name: &str, timestamp| {
+            let chain = ChainSpec::for_test_fork(name).unwrap();
+            alloy_evm::spec_by_timestamp_and_block_number(&chain, timestamp, 1)
+        };
+        assert_eq!(spec_of("Cancun", 0), SpecId::CANCUN);
+        assert_eq!(spec_of("Shanghai", 0), SpecId::SHANGHAI);
+        assert_eq!(spec_of("Merge", 0), SpecId::MERGE);
+        assert_eq!(spec_of("London", 0), SpecId::LONDON);
+        assert_eq!(spec_of("ConstantinopleFix", 0), SpecId::PETERSBURG);
+        assert_eq!(spec_of("EIP150", 0), SpecId::TANGERINE);
+        assert_eq!(spec_of("Frontier", 0), SpecId::FRONTIER);
+        assert_eq!(spec_of("Prague", 0), SpecId::PRAGUE);
+        assert_eq!(spec_of("ShanghaiToCancunAtTime15k", 14_999), SpecId::SHANGHAI);
+        assert_eq!(spec_of("ShanghaiToCancunAtTime15k", 15_000), SpecId::CANCUN);
+        for unsupported in
+            ["Constantinople", "Osaka", "BerlinToLondonAt5", "ShanghaiToPragueAtTime15k", ""]
+        {
+            assert!(ChainSpec::for_test_fork(unsupported).is_none(), "{unsupported}");
+        }
     }
 
     #[test]

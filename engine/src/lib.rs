@@ -12,10 +12,13 @@
 //! - [`devchain`]: a chain of produced blocks on top of a state store: headers, base fee, state
 //!   root and block hashes per block.
 //! - [`replay`]: re-execution of Ethereum mainnet block fixtures, checked against their headers.
+//! - [`conformance`]: ethereum/tests (`BlockchainTests`, `GeneralStateTests`) through the engine
+//!   and our state stores, with Ethereum state roots computed beside the store.
 //! - [`bench`]: the macro-benchmark behind `zero-producer bench`.
 
 pub mod bench;
 pub mod chain;
+pub mod conformance;
 pub mod database;
 pub mod devchain;
 mod error;

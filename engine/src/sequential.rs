@@ -68,15 +68,20 @@ pub fn warm_up_kzg() {
     );
 }
 
-/// The EVM environment of `header` on `chain`, with the blob parameters of its fork.
-pub fn evm_env(chain: &ChainSpec, header: &Header) -> EvmEnv {
-    let blob_params = if chain.is_prague_active_at_timestamp(header.timestamp) {
+/// The blob parameters of the fork active at `timestamp` on `chain` (`None` before Cancun).
+pub fn blob_params(chain: &ChainSpec, timestamp: u64) -> Option<BlobParams> {
+    if chain.is_prague_active_at_timestamp(timestamp) {
         Some(BlobParams::prague())
-    } else if chain.is_cancun_active_at_timestamp(header.timestamp) {
+    } else if chain.is_cancun_active_at_timestamp(timestamp) {
         Some(BlobParams::cancun())
     } else {
         None
-    };
+    }
+}
+
+/// The EVM environment of `header` on `chain`, with the blob parameters of its fork.
+pub fn evm_env(chain: &ChainSpec, header: &Header) -> EvmEnv {
+    let blob_params = blob_params(chain, header.timestamp);
     EvmEnv::for_eth_block(header, chain, chain.chain_id, blob_params)
 }
 

@@ -4,6 +4,7 @@
 //! unknown option or workload, an impossible configuration, a missing or malformed fixture).
 
 mod bench;
+mod conformance;
 mod da;
 mod replay;
 mod state_bench;
@@ -39,6 +40,9 @@ enum Command {
     /// SVID encoding on files: encode a block, verify a chunk, reconstruct a block.
     #[command(subcommand)]
     Da(da::DaCommand),
+    /// Run ethereum/tests (BlockchainTests or GeneralStateTests) through the engine and the state
+    /// store; one JSON line per failing test with --json, then a summary line.
+    Conformance(conformance::ConformanceArgs),
 }
 
 /// An error with the exit code it deserves.
@@ -76,6 +80,7 @@ fn main() -> ExitCode {
         Command::StateBench(args) => state_bench::run(args),
         Command::DaBench(args) => da::run_bench(args),
         Command::Da(command) => da::run_da(command),
+        Command::Conformance(args) => conformance::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,492 @@
+//! The block rules the executor does not check, and the error that names the rule a block broke.
+//!
+//! alloy-evm's block executor checks each transaction against the state and the block's gas
+//! limit, and runs the system calls; it does not look at the header. Importing a block needs the
+//! rest of the consensus rules: before execution, the header against its parent and its own body;
+//! after, the header's results (gas used, receipts root, logs bloom, state root) against what
+//! execution produced. Proof-of-work checks (difficulty, seal, ommer validity) and the Prague
+//! `requests_hash` are not checked.
+
+use crate::{
+    chain::ChainSpec,
+    sequential::{blob_params, BlockOutcome},
+    ExecutionError,
+};
+use alloy_consensus::{
+    proofs::{calculate_ommers_root, calculate_transaction_root, calculate_withdrawals_root},
+    Block, Header, TxEnvelope, EMPTY_OMMER_ROOT_HASH,
+};
+use alloy_eips::eip1559::{BaseFeeParams, INITIAL_BASE_FEE};
+use alloy_hardforks::EthereumHardforks;
+use alloy_primitives::{Bloom, B256, B64, U256};
+use zero_state::StateError;
+
+/// Most bytes of `extra_data` a header may carry.
+const MAX_EXTRA_DATA: usize = 32;
+/// Smallest gas limit a block may have.
+const MIN_GAS_LIMIT: u64 = 5000;
+/// A block's gas limit may move by less than `parent / GAS_LIMIT_BOUND_DIVISOR`.
+const GAS_LIMIT_BOUND_DIVISOR: u64 = 1024;
+
+/// Why a block was rejected. [`BlockError::rule`] names the rule in a word.
+#[derive(Debug, thiserror::Error)]
+pub enum BlockError {
+    /// The bytes are not an RLP block.
+    #[error("block RLP does not decode: {reason}")]
+    Decode {
+        /// The decoder's message.
+        reason: String,
+    },
+    /// A transaction's signature does not recover to a sender.
+    #[error("transaction {index}: invalid signature: {reason}")]
+    Signature {
+        /// Position in the block.
+        index: usize,
+        /// The recovery error.
+        reason: String,
+    },
+    /// The parent hash is not the head's hash.
+    #[error("parent hash {got} is not the head {expected}")]
+    ParentHash {
+        /// The head's hash.
+        expected: B256,
+        /// The header's parent hash.
+        got: B256,
+    },
+    /// The number does not follow the parent's.
+    #[error("block number {got} does not follow the parent's {parent}")]
+    Number {
+        /// The parent's number.
+        parent: u64,
+        /// The header's number.
+        got: u64,
+    },
+    /// The timestamp is not after the parent's.
+    #[error("timestamp {got} is not after the parent's {parent}")]
+    Timestamp {
+        /// The parent's timestamp.
+        parent: u64,
+        /// The header's timestamp.
+        got: u64,
+    },
+    /// The gas limit moved too far from the parent's, or is below the minimum.
+    #[error("gas limit {got} is out of bounds for a parent gas limit of {parent}")]
+    GasLimit {
+        /// The parent's gas limit.
+        parent: u64,
+        /// The header's gas limit.
+        got: u64,
+    },
+    /// The header claims more gas than its limit.
+    #[error("gas used {used} exceeds the gas limit {limit}")]
+    GasUsedAboveLimit {
+        /// The header's gas used.
+        used: u64,
+        /// The header's gas limit.
+        limit: u64,
+    },
+    /// `extra_data` is longer than 32 bytes.
+    #[error("extra data is {length} bytes, more than {MAX_EXTRA_DATA}")]
+    ExtraData {
+        /// Its length.
+        length: usize,
+    },
+    /// The base fee is not the one EIP-1559 derives from the parent.
+    #[error("base fee {got:?}, expected {expected:?}")]
+    BaseFee {
+        /// Derived from the parent.
+        expected: Option<u64>,
+        /// In the header.
+        got: Option<u64>,
+    },
+    /// A proof-of-stake header with a difficulty.
+    #[error("difficulty {got} after the merge")]
+    Difficulty {
+        /// The header's difficulty.
+        got: U256,
+    },
+    /// A proof-of-stake header with a nonce.
+    #[error("nonce {got} after the merge")]
+    Nonce {
+        /// The header's nonce.
+        got: B64,
+    },
+    /// A proof-of-stake block with ommers.
+    #[error("{count} ommers after the merge")]
+    OmmersAfterMerge {
+        /// How many.
+        count: usize,
+    },
+    /// An ommers hash that does not match the body.
+    #[error("ommers hash {got}, the body's ommers hash to {expected}")]
+    Ommers {
+        /// The hash of the body's ommers (the empty list's after the merge).
+        expected: B256,
+        /// In the header.
+        got: B256,
+    },
+    /// The transactions root does not match the body.
+    #[error("transactions root {got}, the body's transactions hash to {expected}")]
+    TransactionsRoot {
+        /// Computed from the body.
+        expected: B256,
+        /// In the header.
+        got: B256,
+    },
+    /// A body with withdrawals before Shanghai, or without from Shanghai on.
+    #[error("withdrawals present: {present}, Shanghai active: {shanghai}")]
+    Withdrawals {
+        /// The body has a withdrawals list.
+        present: bool,
+        /// Shanghai is active at the block.
+        shanghai: bool,
+    },
+    /// The header's withdrawals root does not match the body.
+    #[error("withdrawals root {got:?}, expected {expected:?}")]
+    WithdrawalsRoot {
+        /// Computed from the body (`None` before Shanghai).
+        expected: Option<B256>,
+        /// In the header.
+        got: Option<B256>,
+    },
+    /// `blob_gas_used` missing, unexpected, or not what the block's transactions use.
+    #[error("blob gas used {got:?}, expected {expected:?}")]
+    BlobGasUsed {
+        /// What the transactions use (`None` before Cancun).
+        expected: Option<u64>,
+        /// In the header.
+        got: Option<u64>,
+    },
+    /// More blob gas than a block may use.
+    #[error("blob gas used {used} exceeds the block maximum {max}")]
+    BlobGasAboveMax {
+        /// In the header.
+        used: u64,
+        /// The fork's maximum.
+        max: u64,
+    },
+    /// `excess_blob_gas` not the one EIP-4844 derives from the parent.
+    #[error("excess blob gas {got:?}, expected {expected:?}")]
+    ExcessBlobGas {
+        /// Derived from the parent (`None` before Cancun).
+        expected: Option<u64>,
+        /// In the header.
+        got: Option<u64>,
+    },
+    /// `parent_beacon_block_root` missing from Cancun on, or present before.
+    #[error("parent beacon block root {got:?} where Cancun {required}")]
+    ParentBeaconBlockRoot {
+        /// In the header.
+        got: Option<B256>,
+        /// "requires one" or "is not active".
+        required: &'static str,
+    },
+    /// Execution rejected the block or one of its transactions.
+    #[error(transparent)]
+    Execution(#[from] ExecutionError),
+    /// The header's gas used is not what execution used.
+    #[error("gas used {header} in the header, {executed} executed")]
+    GasUsed {
+        /// In the header.
+        header: u64,
+        /// By execution.
+        executed: u64,
+    },
+    /// The header's receipts root is not the executed receipts'.
+    #[error("receipts root {header} in the header, {executed} executed")]
+    ReceiptsRoot {
+        /// In the header.
+        header: B256,
+        /// Of the executed receipts.
+        executed: B256,
+    },
+    /// The header's logs bloom is not the executed receipts'.
+    #[error("logs bloom in the header differs from the executed receipts' bloom")]
+    LogsBloom {
+        /// In the header.
+        header: Box<Bloom>,
+        /// Of the executed receipts.
+        executed: Box<Bloom>,
+    },
+    /// The header's state root is not the post-state's Merkle-Patricia root.
+    #[error("state root {header} in the header, {executed} executed")]
+    StateRoot {
+        /// In the header.
+        header: B256,
+        /// Of the executed post-state.
+        executed: B256,
+    },
+    /// The store could not commit the block.
+    #[error("commit failed: {0}")]
+    Commit(#[from] StateError),
+}
+
+impl BlockError {
+    /// The rule broken, in a word.
+    pub fn rule(&self) -> &'static str {
+        match self {
+            Self::Decode { .. } => "rlp",
+            Self::Signature { .. } => "signature",
+            Self::ParentHash { .. } => "parent_hash",
+            Self::Number { .. } => "number",
+            Self::Timestamp { .. } => "timestamp",
+            Self::GasLimit { .. } => "gas_limit",
+            Self::GasUsedAboveLimit { .. } => "gas_used_above_limit",
+            Self::ExtraData { .. } => "extra_data",
+            Self::BaseFee { .. } => "base_fee",
+            Self::Difficulty { .. } => "difficulty",
+            Self::Nonce { .. } => "nonce",
+            Self::OmmersAfterMerge { .. } => "ommers_after_merge",
+            Self::Ommers { .. } => "ommers",
+            Self::TransactionsRoot { .. } => "transactions_root",
+            Self::Withdrawals { .. } => "withdrawals",
+            Self::WithdrawalsRoot { .. } => "withdrawals_root",
+            Self::BlobGasUsed { .. } => "blob_gas_used",
+            Self::BlobGasAboveMax { .. } => "blob_gas_above_max",
+            Self::ExcessBlobGas { .. } => "excess_blob_gas",
+            Self::ParentBeaconBlockRoot { .. } => "parent_beacon_block_root",
+            Self::Execution(_) => "execution",
+            Self::GasUsed { .. } => "gas_used",
+            Self::ReceiptsRoot { .. } => "receipts_root",
+            Self::LogsBloom { .. } => "logs_bloom",
+            Self::StateRoot { .. } => "state_root",
+            Self::Commit(_) => "commit",
+        }
+    }
+}
+
+/// Checks `block` against its parent and its own body, before execution.
+pub fn check_header(
+    chain: &ChainSpec,
+    parent: &Header,
+    parent_hash: B256,
+    block: &Block<TxEnvelope>,
+) -> Result<(), BlockError> {
+    let header = &block.header;
+    if header.parent_hash != parent_hash {
+        return Err(BlockError::ParentHash { expected: parent_hash, got: header.parent_hash });
+    }
+    if Some(header.number) != parent.number.checked_add(1) {
+        return Err(BlockError::Number { parent: parent.number, got: header.number });
+    }
+    if header.timestamp <= parent.timestamp {
+        return Err(BlockError::Timestamp { parent: parent.timestamp, got: header.timestamp });
+    }
+    let bound = parent.gas_limit / GAS_LIMIT_BOUND_DIVISOR;
+    if header.gas_limit < MIN_GAS_LIMIT || header.gas_limit.abs_diff(parent.gas_limit) >= bound {
+        return Err(BlockError::GasLimit { parent: parent.gas_limit, got: header.gas_limit });
+    }
+    if header.gas_used > header.gas_limit {
+        return Err(BlockError::GasUsedAboveLimit {
+            used: header.gas_used,
+            limit: header.gas_limit,
+        });
+    }
+    if header.extra_data.len() > MAX_EXTRA_DATA {
+        return Err(BlockError::ExtraData { length: header.extra_data.len() });
+    }
+    check_base_fee(chain, parent, header)?;
+
+    let ommers_root = if chain.is_paris_active_at_block(header.number) {
+        if header.difficulty != U256::ZERO {
+            return Err(BlockError::Difficulty { got: header.difficulty });
+        }
+        if header.nonce != B64::ZERO {
+            return Err(BlockError::Nonce { got: header.nonce });
+        }
+        if !block.body.ommers.is_empty() {
+            return Err(BlockError::OmmersAfterMerge { count: block.body.ommers.len() });
+        }
+        EMPTY_OMMER_ROOT_HASH
+    } else {
+        calculate_ommers_root(&block.body.ommers)
+    };
+    if header.ommers_hash != ommers_root {
+        return Err(BlockError::Ommers { expected: ommers_root, got: header.ommers_hash });
+    }
+
+    let transactions_root = calculate_transaction_root(&block.body.transactions);
+    if header.transactions_root != transactions_root {
+        return Err(BlockError::TransactionsRoot {
+            expected: transactions_root,
+            got: header.transactions_root,
+        });
+    }
+    let shanghai = chain.is_shanghai_active_at_timestamp(header.timestamp);
+    match (&block.body.withdrawals, shanghai) {
+        (Some(withdrawals), true) => {
+            let expected = calculate_withdrawals_root(withdrawals);
+            if header.withdrawals_root != Some(expected) {
+                return Err(BlockError::WithdrawalsRoot {
+                    expected: Some(expected),
+                    got: header.withdrawals_root,
+                });
+            }
+        }
+        (None, false) if header.withdrawals_root.is_none() => {}
+        (None, false) => {
+            return Err(BlockError::WithdrawalsRoot {
+                expected: None,
+                got: header.withdrawals_root,
+            })
+        }
+        (withdrawals, _) => {
+            return Err(BlockError::Withdrawals { present: withdrawals.is_some(), shanghai })
+        }
+    }
+    check_blob_fields(chain, parent, header)
+}
+
+fn check_base_fee(chain: &ChainSpec, parent: &Header, header: &Header) -> Result<(), BlockError> {
+    let expected = if !chain.is_london_active_at_block(header.number) {
+        None
+    } else if chain.is_london_active_at_block(parent.number) {
+        parent.next_block_base_fee(BaseFeeParams::ethereum())
+    } else {
+        Some(INITIAL_BASE_FEE)
+    };
+    if header.base_fee_per_gas != expected {
+        return Err(BlockError::BaseFee { expected, got: header.base_fee_per_gas });
+    }
+    Ok(())
+}
+
+fn check_blob_fields(
+    chain: &ChainSpec,
+    parent: &Header,
+    header: &Header,
+) -> Result<(), BlockError> {
+    let Some(params) = blob_params(chain, header.timestamp) else {
+        if header.blob_gas_used.is_some() {
+            return Err(BlockError::BlobGasUsed { expected: None, got: header.blob_gas_used });
+        }
+        if header.excess_blob_gas.is_some() {
+            return Err(BlockError::ExcessBlobGas { expected: None, got: header.excess_blob_gas });
+        }
+        if header.parent_beacon_block_root.is_some() {
+            return Err(BlockError::ParentBeaconBlockRoot {
+                got: header.parent_beacon_block_root,
+                required: "is not active",
+            });
+        }
+        return Ok(());
+    };
+    // The first Cancun block's parent has no blob fields: its excess counts as zero.
+    let expected_excess = parent.next_block_excess_blob_gas(params).unwrap_or(0);
+    if header.excess_blob_gas != Some(expected_excess) {
+        return Err(BlockError::ExcessBlobGas {
+            expected: Some(expected_excess),
+            got: header.excess_blob_gas,
+        });
+    }
+    // Whether it matches the transactions is checked after execution.
+    let Some(used) = header.blob_gas_used else {
+        return Err(BlockError::BlobGasUsed { expected: None, got: None });
+    };
+    if used > params.max_blob_gas_per_block() {
+        return Err(BlockError::BlobGasAboveMax { used, max: params.max_blob_gas_per_block() });
+    }
+    if header.parent_beacon_block_root.is_none() {
+        return Err(BlockError::ParentBeaconBlockRoot { got: None, required: "requires one" });
+    }
+    Ok(())
+}
+
+/// Checks the header's results against execution's (the state root is checked by the caller,
+/// which holds the post-state).
+pub fn check_outcome(
+    chain: &ChainSpec,
+    header: &Header,
+    outcome: &BlockOutcome,
+) -> Result<(), BlockError> {
+    if header.gas_used != outcome.gas_used {
+        return Err(BlockError::GasUsed { header: header.gas_used, executed: outcome.gas_used });
+    }
+    if chain.is_cancun_active_at_timestamp(header.timestamp)
+        && header.blob_gas_used != Some(outcome.blob_gas_used)
+    {
+        return Err(BlockError::BlobGasUsed {
+            expected: Some(outcome.blob_gas_used),
+            got: header.blob_gas_used,
+        });
+    }
+    // Before Byzantium receipts carry intermediate state roots, which only a Merkle-Patricia
+    // state computed after every transaction could give.
+    if chain.is_byzantium_active_at_block(header.number)
+        && header.receipts_root != outcome.receipts_root
+    {
+        return Err(BlockError::ReceiptsRoot {
+            header: header.receipts_root,
+            executed: outcome.receipts_root,
+        });
+    }
+    if header.logs_bloom != outcome.logs_bloom {
+        return Err(BlockError::LogsBloom {
+            header: Box::new(header.logs_bloom),
+            executed: Box::new(outcome.logs_bloom),
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloy_consensus::{BlockBody, EMPTY_ROOT_HASH};
+    use alloy_eips::eip4895::Withdrawals;
+
+    /// A Cancun genesis and a consistent empty block on it.
+    fn cancun_parent_and_block() -> (Header, Block<TxEnvelope>) {
+        let cancun_fields = Header {
+            gas_limit: 30_000_000,
+            withdrawals_root: Some(EMPTY_ROOT_HASH),
+            excess_blob_gas: Some(0),
+            blob_gas_used: Some(0),
+            parent_beacon_block_root: Some(B256::ZERO),
+            ..Header::default()
+        };
+        let parent = Header { timestamp: 1, base_fee_per_gas: Some(7), ..cancun_fields.clone() };
+        let header = Header {
+            parent_hash: parent.hash_slow(),
+            number: 1,
+            timestamp: 13,
+            base_fee_per_gas: parent.next_block_base_fee(BaseFeeParams::ethereum()),
+            ..cancun_fields
+        };
+        let body = BlockBody {
+            transactions: Vec::new(),
+            ommers: Vec::new(),
+            withdrawals: Some(Withdrawals::default()),
+        };
+        (parent, Block { header, body })
+    }
+
+    #[test]
+    fn a_consistent_header_passes_and_each_lie_names_its_rule() {
+        type Lie = fn(&mut Block<TxEnvelope>);
+        let chain = ChainSpec::for_test_fork("Cancun").unwrap();
+        let (parent, block) = cancun_parent_and_block();
+        let parent_hash = parent.hash_slow();
+        check_header(&chain, &parent, parent_hash, &block).unwrap();
+        let lies: [(Lie, &str); 12] = [
+            (|block| block.header.parent_hash = B256::ZERO, "parent_hash"),
+            (|block| block.header.number = 2, "number"),
+            (|block| block.header.timestamp = 1, "timestamp"),
+            (|block| block.header.gas_limit *= 2, "gas_limit"),
+            (|block| block.header.gas_used = u64::MAX, "gas_used_above_limit"),
+            (|block| block.header.extra_data = vec![0; 33].into(), "extra_data"),
+            (|block| block.header.base_fee_per_gas = Some(1), "base_fee"),
+            (|block| block.header.difficulty = U256::from(1), "difficulty"),
+            (|block| block.header.transactions_root = B256::ZERO, "transactions_root"),
+            (|block| block.body.withdrawals = None, "withdrawals"),
+            (|block| block.header.excess_blob_gas = Some(1), "excess_blob_gas"),
+            (|block| block.header.parent_beacon_block_root = None, "parent_beacon_block_root"),
+        ];
+        for (lie, rule) in lies {
+            let mut block = block.clone();
+            lie(&mut block);
+            let error = check_header(&chain, &parent, parent_hash, &block).unwrap_err();
+            assert_eq!(error.rule(), rule, "{error}");
+        }
+    }
+}

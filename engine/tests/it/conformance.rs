@@ -1,0 +1,244 @@
+//! ethereum/tests through the engine: a fast subset of both suites on every run, the full suites
+//! with `cargo test -- --ignored`.
+
+use alloy_consensus::{Block, Header, TxEnvelope};
+use alloy_rlp::{Decodable, Encodable};
+use std::path::{Path, PathBuf};
+use zero_engine::conformance::{
+    run_blockchain_files, run_blockchain_suite, run_blockchain_test, run_state_files,
+    run_state_suite, ConformanceEngine, StoreKind, SuiteOptions, SuiteReport, Verdict,
+};
+use zero_fixtures::{
+    discovery,
+    ethereum_tests::{blockchain, list_json_files},
+};
+
+/// Blockchain test directories run on every `cargo test` (about 100 tests).
+const FAST_BLOCKCHAIN_DIRS: &[&str] = &[
+    "bcEIP4844-blobtransactions",
+    "bcEIP1559",
+    "bcValidBlockTest",
+    "bcEIP1153-transientStorage",
+    "bcStateTests",
+];
+
+/// State test directories run on every `cargo test` (about 2,000 Cancun vectors, under a second;
+/// the full suite's time goes to a few heavy files such as `CALLBlake2f_MaxRounds`).
+const FAST_STATE_DIRS: &[&str] =
+    &["Cancun/stEIP4844-blobtransactions", "stChainId", "stEIP1559", "stCreate2", "stLogTests"];
+
+fn ethereum_tests(what: &str) -> Option<PathBuf> {
+    let dir = discovery::ethereum_tests_dir();
+    if dir.is_none() {
+        eprintln!("{}", discovery::missing_fixtures_message(what));
+    }
+    dir
+}
+
+fn files_under(root: &Path, dirs: &[&str]) -> Vec<PathBuf> {
+    dirs.iter()
+        .flat_map(|dir| {
+            let path = root.join(dir);
+            list_json_files(&path).unwrap_or_else(|error| panic!("{}: {error}", path.display()))
+        })
+        .collect()
+}
+
+/// Suite options for `store`. QMDB stores go to a tmpfs where there is one: a store per test
+/// fsyncs a few times, which on a disk costs more than running the test.
+fn options(store: StoreKind) -> SuiteOptions {
+    let tmpfs = Path::new("/dev/shm");
+    let scratch_dir = (store == StoreKind::Qmdb && tmpfs.is_dir()).then(|| tmpfs.to_path_buf());
+    SuiteOptions { store, scratch_dir, ..SuiteOptions::default() }
+}
+
+/// Prints the report and fails, naming the first failures, if any test failed.
+fn assert_all_passed(report: &SuiteReport) {
+    eprintln!(
+        "{} suite: {} total, {} passed, {} failed, {} skipped in {:.1} s",
+        report.suite, report.total, report.passed, report.failed, report.skipped, report.seconds
+    );
+    let first: Vec<String> = report
+        .failures
+        .iter()
+        .take(10)
+        .map(|failure| format!("{}: {}", failure.name, failure.difference))
+        .collect();
+    assert_eq!(report.failed, 0, "failures:\n{}", first.join("\n"));
+}
+
+#[test]
+fn blockchain_subset_passes_on_both_stores() {
+    let Some(root) = ethereum_tests("blockchain conformance subset") else { return };
+    let files = files_under(&root.join("BlockchainTests/ValidBlocks"), FAST_BLOCKCHAIN_DIRS);
+    for (store, engine) in [
+        (StoreKind::Memory, ConformanceEngine::Sequential),
+        (StoreKind::Qmdb, ConformanceEngine::Sequential),
+        (StoreKind::Memory, ConformanceEngine::Fafo),
+        (StoreKind::Qmdb, ConformanceEngine::Fafo),
+    ] {
+        let report = run_blockchain_files(&files, &SuiteOptions { engine, ..options(store) });
+        assert_all_passed(&report);
+        assert_eq!(report.skipped, 0);
+        assert!(report.total >= 100, "only {} blockchain tests in the subset", report.total);
+    }
+}
+
+#[test]
+fn state_subset_passes_on_both_stores() {
+    let Some(root) = ethereum_tests("state conformance subset") else { return };
+    let files = files_under(&root.join("GeneralStateTests"), FAST_STATE_DIRS);
+    for store in [StoreKind::Memory, StoreKind::Qmdb] {
+        let report = run_state_files(&files, &options(store));
+        assert_all_passed(&report);
+        // The four vectors of the two stCreate2 files on the skip list.
+        assert_eq!(report.skipped, 4, "{:?}", report.skips);
+        assert!(report.total >= 2000, "only {} state vectors in the subset", report.total);
+    }
+}
+
+/// A block whose header lies (about its gas used, or its state root) is rejected by the rule
+/// that names the lie, and the test passes exactly when the fixture says the block is invalid.
+#[test]
+fn a_tampered_block_is_rejected_by_its_rule() {
+    type Lie = fn(&mut Header);
+    let Some(root) = ethereum_tests("tampered block") else { return };
+    let path = root.join("BlockchainTests/ValidBlocks/bcValidBlockTest/SimpleTx.json");
+    let (_, original) = blockchain::load_file(&path).unwrap().remove(0);
+    let decode = |rlp: &[u8]| Block::<TxEnvelope>::decode(&mut &rlp[..]).unwrap();
+    let tampered = |lie: Lie| {
+        let mut test = original.clone();
+        let mut block = decode(&test.blocks.last().unwrap().rlp);
+        lie(&mut block.header);
+        let mut rlp = Vec::new();
+        block.encode(&mut rlp);
+        test.blocks.last_mut().unwrap().rlp = rlp.into();
+        // The chain then ends at the rejected block's parent, with the parent's state.
+        test.last_block_hash = block.header.parent_hash;
+        test.post_state = None;
+        test.post_state_hash = Some(match test.blocks.len() {
+            1 => test.genesis_block_header.state_root,
+            blocks => decode(&test.blocks[blocks - 2].rlp).header.state_root,
+        });
+        test
+    };
+    let options = SuiteOptions::default();
+    let lies: [(Lie, &str); 2] = [
+        (|header| header.gas_used += 1, "rule gas_used"),
+        (|header| header.state_root.0[0] ^= 1, "rule state_root"),
+    ];
+    for (lie, rule) in lies {
+        let mut test = tampered(lie);
+        let Verdict::Failed(difference) = run_blockchain_test(&test, &options) else {
+            panic!("a block breaking {rule} was accepted");
+        };
+        assert!(difference.contains(rule), "{difference}");
+        test.blocks.last_mut().unwrap().expect_exception = Some("invalid header".into());
+        assert_eq!(run_blockchain_test(&test, &options), Verdict::Passed);
+    }
+}
+
+#[test]
+fn unloadable_files_are_failures_not_panics() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.json");
+    std::fs::write(&bad, "{\"t\": {\"env\": 1}}").unwrap();
+    let report = run_state_files(&[&bad], &SuiteOptions::default());
+    assert_eq!((report.total, report.failed), (1, 1));
+    assert!(report.failures[0].difference.contains("malformed"), "{:?}", report.failures);
+    let report = run_blockchain_files(&[&bad], &SuiteOptions::default());
+    assert_eq!((report.total, report.failed), (1, 1));
+    assert!(run_state_suite(&dir.path().join("absent"), &SuiteOptions::default()).is_err());
+}
+
+#[test]
+#[ignore = "the full BlockchainTests suite; run with --ignored"]
+fn blockchain_full_suite() {
+    let Some(root) = ethereum_tests("blockchain conformance") else { return };
+    for store in [StoreKind::Memory, StoreKind::Qmdb] {
+        let report = run_blockchain_suite(&root.join("BlockchainTests"), &options(store)).unwrap();
+        assert_all_passed(&report);
+    }
+}
+
+#[test]
+#[ignore = "the full GeneralStateTests suite; run with --ignored"]
+fn state_full_suite() {
+    let Some(root) = ethereum_tests("state conformance") else { return };
+    for store in [StoreKind::Memory, StoreKind::Qmdb] {
+        let report = run_state_suite(&root.join("GeneralStateTests"), &options(store)).unwrap();
+        for failure in &report.failures {
+            eprintln!("FAILED {}: {}", failure.name, failure.difference);
+        }
+        for skip in &report.skips {
+            eprintln!("SKIPPED {}: {}", skip.name, skip.reason);
+        }
+        assert_all_passed(&report);
+    }
+}
+
+fn producer(args: &[&str]) -> (i32, String, String) {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_zero-producer"))
+        .args(args)
+        .env("RUST_LOG", "error")
+        .output()
+        .expect("run zero-producer");
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// `zero-producer conformance`: JSON lines, skips file, and exit codes 0 (all passed), 1 (a test
+/// failed) and 2 (bad input).
+#[test]
+fn the_conformance_command_reports_and_exits_by_outcome() {
+    let scratch = tempfile::tempdir().unwrap();
+    let bad = scratch.path().join("bad");
+    std::fs::create_dir(&bad).unwrap();
+    std::fs::write(bad.join("broken.json"), "{\"t\": ").unwrap();
+    let bad = bad.to_str().unwrap();
+    let (code, stdout, stderr) =
+        producer(&["conformance", "--suite", "state", "--path", bad, "--json"]);
+    assert_eq!(code, 1, "a failing test exits 1; stderr: {stderr}");
+    let lines: Vec<serde_json::Value> =
+        stdout.lines().map(|line| serde_json::from_str(line).unwrap()).collect();
+    assert!(lines[0]["name"].as_str().unwrap().ends_with("broken.json"), "{stdout}");
+    assert!(lines[0]["difference"].as_str().unwrap().contains("malformed"), "{stdout}");
+    assert_eq!(lines[1]["failed"], 1);
+
+    let absent = scratch.path().join("absent");
+    let (code, _, stderr) =
+        producer(&["conformance", "--suite", "blockchain", "--path", absent.to_str().unwrap()]);
+    assert_eq!(code, 2, "a missing directory is bad input; stderr: {stderr}");
+    assert!(stderr.contains("not found"), "{stderr}");
+
+    let Some(root) = ethereum_tests("conformance command") else { return };
+    let path = root.join("GeneralStateTests/stCreate2");
+    let skips = scratch.path().join("skips.jsonl");
+    let tmpfs = Path::new("/dev/shm");
+    let stores = if tmpfs.is_dir() { tmpfs } else { scratch.path() };
+    let (code, stdout, stderr) = producer(&[
+        "conformance",
+        "--suite",
+        "state",
+        "--path",
+        path.to_str().unwrap(),
+        "--state",
+        "qmdb",
+        "--scratch-dir",
+        stores.to_str().unwrap(),
+        "--json",
+        "--skips-file",
+        skips.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "stdout: {stdout}\nstderr: {stderr}");
+    let summary: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!(summary["suite"], "state");
+    assert_eq!(summary["failed"], 0);
+    assert_eq!(summary["skipped"], 4);
+    let skipped = std::fs::read_to_string(&skips).unwrap();
+    assert_eq!(skipped.lines().count(), 4);
+    assert!(skipped.contains("EIP-7610"), "{skipped}");
+}
