@@ -6,7 +6,7 @@ use crate::{chain::ChainSpec, database::StateDatabase, intake::RecoveredTx, Exec
 use alloy_consensus::{proofs::calculate_receipt_root, Header, ReceiptEnvelope, TxReceipt};
 use alloy_eips::{eip4895::Withdrawal, eip7840::BlobParams};
 use alloy_evm::{
-    block::{BlockExecutionError, BlockExecutor, BlockExecutorFactory},
+    block::{BlockExecutionError, BlockExecutionResult, BlockExecutor, BlockExecutorFactory},
     eth::{receipt_builder::AlloyReceiptBuilder, EthBlockExecutionCtx, EthBlockExecutorFactory},
     EthEvmFactory, EvmEnv, EvmFactory,
 };
@@ -97,13 +97,31 @@ pub fn execute_block<S: StateReader>(
 
     let mut db =
         State::builder().with_database_ref(StateDatabase::new(state)).with_bundle_update().build();
-    let factory = EthBlockExecutorFactory::new(
+    let factory = executor_factory(chain);
+    let evm = factory.evm_factory().create_evm(&mut db, evm_env(chain, input.header));
+    let mut executor = factory.create_executor(evm, execution_context(&input));
+    executor.apply_pre_execution_changes().map_err(block_error)?;
+    for tx in input.transactions {
+        executor.execute_transaction(tx).map_err(block_error)?;
+    }
+    let (_, result) = executor.finish().map_err(block_error)?;
+    Ok(block_outcome(number, result, &mut db))
+}
+
+/// alloy-evm's Ethereum block-executor factory for `chain`, as the oracle configures it.
+pub(crate) fn executor_factory(
+    chain: &ChainSpec,
+) -> EthBlockExecutorFactory<AlloyReceiptBuilder, ChainSpec, EthEvmFactory> {
+    EthBlockExecutorFactory::new(
         AlloyReceiptBuilder::default(),
         chain.clone(),
         EthEvmFactory::default(),
-    );
-    let evm = factory.evm_factory().create_evm(&mut db, evm_env(chain, input.header));
-    let context = EthBlockExecutionCtx {
+    )
+}
+
+/// The block-level context alloy-evm's executor needs for `input`.
+pub(crate) fn execution_context<'a>(input: &BlockInput<'a>) -> EthBlockExecutionCtx<'a> {
+    EthBlockExecutionCtx {
         parent_hash: input.header.parent_hash,
         parent_beacon_block_root: input.header.parent_beacon_block_root,
         ommers: input.ommers,
@@ -111,26 +129,28 @@ pub fn execute_block<S: StateReader>(
         extra_data: input.header.extra_data.clone(),
         tx_count_hint: Some(input.transactions.len()),
         slot_number: None,
-    };
-    let mut executor = factory.create_executor(evm, context);
-    executor.apply_pre_execution_changes().map_err(block_error)?;
-    for tx in input.transactions {
-        executor.execute_transaction(tx).map_err(block_error)?;
     }
-    let (_, result) = executor.finish().map_err(block_error)?;
+}
 
+/// Assembles a block's outcome from alloy-evm's result and the `State` that accumulated its
+/// transitions: the change set, logs bloom and receipts root.
+pub(crate) fn block_outcome<DB: revm::Database>(
+    height: u64,
+    result: BlockExecutionResult<ReceiptEnvelope>,
+    db: &mut State<DB>,
+) -> BlockOutcome {
     db.merge_transitions(BundleRetention::PlainState);
-    let changes = changes_from_bundle(number, &db.take_bundle());
+    let changes = changes_from_bundle(height, &db.take_bundle());
     let logs_bloom =
         result.receipts.iter().fold(Bloom::ZERO, |bloom, receipt| bloom | receipt.bloom());
-    Ok(BlockOutcome {
+    BlockOutcome {
         receipts_root: calculate_receipt_root(&result.receipts),
         receipts: result.receipts,
         gas_used: result.gas_used,
         blob_gas_used: result.blob_gas_used,
         logs_bloom,
         changes,
-    })
+    }
 }
 
 /// Converts revm's bundle (original values known) into the store's change set.

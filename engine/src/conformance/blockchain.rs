@@ -9,10 +9,11 @@
 //! `postState` (or hash to `postStateHash`), and the store must hold that same state.
 
 use super::{
-    execute_block_with,
+    execute_block_with, loaded_or_verdict,
     mpt::FullState,
     report::{Suite, SuiteReport, Verdict},
     rules::{check_header, check_outcome, BlockError},
+    run_files,
     skips::skip_reason,
     store::TestStore,
     ConformanceError, SuiteOptions,
@@ -27,8 +28,7 @@ use alloy_consensus::{transaction::SignerRecoverable, Block, Header, TxEnvelope}
 use alloy_hardforks::EthereumHardforks;
 use alloy_primitives::{keccak256, Bytes, B256};
 use alloy_rlp::Decodable;
-use rayon::prelude::*;
-use std::{path::Path, time::Instant};
+use std::path::Path;
 use zero_fixtures::ethereum_tests::{
     blockchain::{self, BlockchainTest},
     genesis_accounts, list_json_files, TestState,
@@ -52,28 +52,15 @@ pub fn run_blockchain_files<P: AsRef<Path> + Sync>(
     files: &[P],
     options: &SuiteOptions,
 ) -> SuiteReport {
-    let started = Instant::now();
-    let verdicts: Vec<Vec<(String, Verdict)>> =
-        files.par_iter().map(|path| run_file(path.as_ref(), options)).collect();
-    let mut report = SuiteReport::new(Suite::Blockchain);
-    for (name, verdict) in verdicts.into_iter().flatten() {
-        report.record(name, verdict);
-    }
-    report.seconds = started.elapsed().as_secs_f64();
-    report
+    run_files(Suite::Blockchain, files, options, run_file)
 }
 
 fn run_file(path: &Path, options: &SuiteOptions) -> Vec<(String, Verdict)> {
-    let skip = skip_reason(Suite::Blockchain, path);
-    let tests = match (blockchain::load_file(path), skip) {
-        (Ok(tests), _) => tests,
-        (Err(_), Some(reason)) => {
-            return vec![(path.display().to_string(), Verdict::Skipped(reason.to_string()))]
-        }
-        (Err(error), None) => {
-            return vec![(path.display().to_string(), Verdict::Failed(error.to_string()))]
-        }
+    let tests = match loaded_or_verdict(Suite::Blockchain, path, blockchain::load_file(path)) {
+        Ok(tests) => tests,
+        Err(verdict) => return verdict,
     };
+    let skip = skip_reason(Suite::Blockchain, path);
     tests
         .into_iter()
         .filter(|(_, test)| options.fork_selected(&test.network))

@@ -129,3 +129,38 @@ pub enum ConformanceError {
         path: PathBuf,
     },
 }
+
+/// Runs `run_file` over `files` in parallel; the report keeps file order.
+fn run_files<P: AsRef<std::path::Path> + Sync>(
+    suite: report::Suite,
+    files: &[P],
+    options: &SuiteOptions,
+    run_file: impl Fn(&std::path::Path, &SuiteOptions) -> Vec<(String, report::Verdict)> + Sync,
+) -> SuiteReport {
+    use rayon::prelude::*;
+    let started = std::time::Instant::now();
+    let verdicts: Vec<Vec<(String, report::Verdict)>> =
+        files.par_iter().map(|path| run_file(path.as_ref(), options)).collect();
+    let mut report = SuiteReport::new(suite);
+    for (name, verdict) in verdicts.into_iter().flatten() {
+        report.record(name, verdict);
+    }
+    report.seconds = started.elapsed().as_secs_f64();
+    report
+}
+
+/// A test file's tests, or the one verdict the whole file gets when it does not load: skipped
+/// when the skip list names it, failed otherwise.
+fn loaded_or_verdict<T, E: std::fmt::Display>(
+    suite: report::Suite,
+    path: &std::path::Path,
+    loaded: Result<T, E>,
+) -> Result<T, Vec<(String, report::Verdict)>> {
+    loaded.map_err(|error| {
+        let verdict = match skips::skip_reason(suite, path) {
+            Some(reason) => report::Verdict::Skipped(reason.to_string()),
+            None => report::Verdict::Failed(error.to_string()),
+        };
+        vec![(path.display().to_string(), verdict)]
+    })
+}

@@ -11,8 +11,10 @@
 //! read the store, so every vector of a test starts from the same committed pre-state.
 
 use super::{
+    loaded_or_verdict,
     mpt::{logs_hash, FullState},
     report::{Suite, SuiteReport, Verdict},
+    run_files,
     skips::skip_reason,
     store::TestStore,
     ConformanceError, SuiteOptions,
@@ -27,12 +29,11 @@ use crate::{
 use alloy_consensus::{Header, Transaction};
 use alloy_evm::{EthEvmFactory, Evm, EvmEnv, EvmFactory};
 use alloy_primitives::{keccak256, TxKind, B256, U256};
-use rayon::prelude::*;
 use revm::{
     context::result::EVMError,
     database::{states::bundle_state::BundleRetention, State},
 };
-use std::{path::Path, time::Instant};
+use std::path::Path;
 use zero_fixtures::ethereum_tests::{
     genesis_accounts, list_json_files,
     state::{self, PostEntry, StateEnv, StateTest, StateTransaction},
@@ -57,28 +58,15 @@ pub fn run_state_suite(
 /// Runs the `GeneralStateTests` in `files` (in parallel across files; the report keeps file
 /// order).
 pub fn run_state_files<P: AsRef<Path> + Sync>(files: &[P], options: &SuiteOptions) -> SuiteReport {
-    let started = Instant::now();
-    let verdicts: Vec<Vec<(String, Verdict)>> =
-        files.par_iter().map(|path| run_file(path.as_ref(), options)).collect();
-    let mut report = SuiteReport::new(Suite::State);
-    for (name, verdict) in verdicts.into_iter().flatten() {
-        report.record(name, verdict);
-    }
-    report.seconds = started.elapsed().as_secs_f64();
-    report
+    run_files(Suite::State, files, options, run_file)
 }
 
 fn run_file(path: &Path, options: &SuiteOptions) -> Vec<(String, Verdict)> {
-    let skip = skip_reason(Suite::State, path);
-    let tests = match (state::load_file(path), skip) {
-        (Ok(tests), _) => tests,
-        (Err(_), Some(reason)) => {
-            return vec![(path.display().to_string(), Verdict::Skipped(reason.to_string()))]
-        }
-        (Err(error), None) => {
-            return vec![(path.display().to_string(), Verdict::Failed(error.to_string()))]
-        }
+    let tests = match loaded_or_verdict(Suite::State, path, state::load_file(path)) {
+        Ok(tests) => tests,
+        Err(verdict) => return verdict,
     };
+    let skip = skip_reason(Suite::State, path);
     let mut verdicts = Vec::new();
     for (name, test) in &tests {
         let selected: Vec<(&String, &Vec<PostEntry>)> =

@@ -30,20 +30,19 @@ use crate::{
     chain::ChainSpec,
     database::{DatabaseError, StateDatabase},
     intake::RecoveredTx,
-    sequential::{changes_from_bundle, evm_env, BlockInput, BlockOutcome},
+    sequential::{
+        block_outcome, evm_env, execution_context, executor_factory, BlockInput, BlockOutcome,
+    },
     ExecutionError,
 };
-use alloy_consensus::{proofs::calculate_receipt_root, Transaction as _, TxReceipt, TxType};
+use alloy_consensus::{Transaction as _, TxType};
 use alloy_evm::{
     block::{BlockExecutionError, BlockExecutor, BlockExecutorFactory, BlockValidationError},
-    eth::{
-        receipt_builder::AlloyReceiptBuilder, EthBlockExecutionCtx, EthBlockExecutorFactory,
-        EthEvmContext, EthTxResult,
-    },
+    eth::{EthEvmContext, EthTxResult},
     precompiles::PrecompilesMap,
     EthEvmFactory, Evm as _, EvmFactory, FromRecoveredTx,
 };
-use alloy_primitives::{Address, Bloom};
+use alloy_primitives::Address;
 use crossbeam_deque::{Injector, Steal, Stealer, Worker};
 use revm::{
     context::{result::HaltReason, ContextSetters, TxEnv},
@@ -51,7 +50,7 @@ use revm::{
         result::{EVMError, ResultAndState},
         Cfg, ContextTr, JournalTr,
     },
-    database::{states::bundle_state::BundleRetention, State},
+    database::State,
     handler::{instructions::EthInstructions, EthFrame, Handler, MainnetHandler},
     inspector::NoOpInspector,
     interpreter::interpreter::EthInterpreter,
@@ -59,7 +58,6 @@ use revm::{
     state::EvmState,
 };
 use std::{
-    borrow::Cow,
     sync::{
         atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering},
         Mutex,
@@ -194,22 +192,9 @@ impl ParallelExecutor {
             .with_database_ref(StateDatabase::new(state))
             .with_bundle_update()
             .build();
-        let factory = EthBlockExecutorFactory::new(
-            AlloyReceiptBuilder::default(),
-            chain.clone(),
-            EthEvmFactory::default(),
-        );
+        let factory = executor_factory(chain);
         let evm = factory.evm_factory().create_evm(&mut db, env.clone());
-        let context = EthBlockExecutionCtx {
-            parent_hash: input.header.parent_hash,
-            parent_beacon_block_root: input.header.parent_beacon_block_root,
-            ommers: input.ommers,
-            withdrawals: input.withdrawals.map(Cow::Borrowed),
-            extra_data: input.header.extra_data.clone(),
-            tx_count_hint: Some(count),
-            slot_number: None,
-        };
-        let mut executor = factory.create_executor(evm, context);
+        let mut executor = factory.create_executor(evm, execution_context(&input));
         executor.apply_pre_execution_changes().map_err(block_error)?;
 
         // The system calls' writes are the first layer every transaction sees.
@@ -323,19 +308,7 @@ impl ParallelExecutor {
             execute_seconds: shared.busy_nanos.load(Ordering::Relaxed) as f64 * 1e-9,
         };
         let (_, result) = committer.executor.finish().map_err(block_error)?;
-        db.merge_transitions(BundleRetention::PlainState);
-        let changes = changes_from_bundle(number, &db.take_bundle());
-        let logs_bloom =
-            result.receipts.iter().fold(Bloom::ZERO, |bloom, receipt| bloom | receipt.bloom());
-        let outcome = BlockOutcome {
-            receipts_root: calculate_receipt_root(&result.receipts),
-            receipts: result.receipts,
-            gas_used: result.gas_used,
-            blob_gas_used: result.blob_gas_used,
-            logs_bloom,
-            changes,
-        };
-        Ok((outcome, stats))
+        Ok((block_outcome(number, result, &mut db), stats))
     }
 }
 

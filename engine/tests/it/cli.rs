@@ -2,7 +2,8 @@
 
 use std::process::Command;
 
-fn producer(args: &[&str]) -> (i32, String, String) {
+/// Runs the binary; returns its exit code, stdout and stderr.
+pub(crate) fn producer(args: &[&str]) -> (i32, String, String) {
     let output = Command::new(env!("CARGO_BIN_EXE_zero-producer"))
         .args(args)
         .env("RUST_LOG", "error")

@@ -177,18 +177,7 @@ fn state_full_suite() {
     }
 }
 
-fn producer(args: &[&str]) -> (i32, String, String) {
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_zero-producer"))
-        .args(args)
-        .env("RUST_LOG", "error")
-        .output()
-        .expect("run zero-producer");
-    (
-        output.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
-}
+use crate::cli::producer;
 
 /// `zero-producer conformance`: JSON lines, skips file, and exit codes 0 (all passed), 1 (a test
 /// failed) and 2 (bad input).
