@@ -132,6 +132,9 @@ pub struct BenchReport {
     pub serial_commit_seconds: f64,
     /// Transaction run time summed over all workers, in seconds (FAFO).
     pub worker_busy_seconds: f64,
+    /// Block end inside execution (fee credit, receipts and their root, post-block changes,
+    /// change set), in seconds (FAFO).
+    pub finish_seconds: f64,
     /// Transactions outside their predicted access set (FAFO).
     pub mispredicted: u64,
     /// Transactions re-executed at commit (FAFO).
@@ -362,6 +365,7 @@ fn run_on<S: StateReader + StateCommit>(
                     totals.mispredicted += report.execution.mispredicted;
                     totals.serial_commit_seconds += report.execution.commit_seconds;
                     totals.worker_busy_seconds += report.execution.execute_seconds;
+                    totals.finish_seconds += report.execution.finish_seconds;
                     totals.reexecuted += report.execution.reexecuted;
                     totals.txs_per_frame += report.schedule.txs_per_frame;
                     totals.ideal_speedup += report.schedule.ideal_speedup;
@@ -401,6 +405,7 @@ fn run_on<S: StateReader + StateCommit>(
         commit_seconds: totals.commit_seconds,
         serial_commit_seconds: totals.serial_commit_seconds,
         worker_busy_seconds: totals.worker_busy_seconds,
+        finish_seconds: totals.finish_seconds,
         mispredicted: totals.mispredicted,
         reexecuted: totals.reexecuted,
         txs_per_frame: totals.txs_per_frame / block_count,
@@ -436,6 +441,7 @@ struct Totals {
     mispredicted: u64,
     serial_commit_seconds: f64,
     worker_busy_seconds: f64,
+    finish_seconds: f64,
     reexecuted: u64,
     txs_per_frame: f64,
     ideal_speedup: f64,

@@ -11,12 +11,10 @@ use crate::{
     intake::RecoveredTx,
     parallel::{predict, schedule_block, ParallelExecutor, ParallelStats, PredictionMode},
     sequential::{evm_env, execute_block, BlockInput, BlockOutcome},
+    trie::ordered_trie_root,
     ExecutionError,
 };
-use alloy_consensus::{
-    constants::EMPTY_WITHDRAWALS, proofs::ordered_trie_root_with_encoder, Header,
-    EMPTY_OMMER_ROOT_HASH,
-};
+use alloy_consensus::{constants::EMPTY_WITHDRAWALS, Header, EMPTY_OMMER_ROOT_HASH};
 use alloy_eips::{eip1559::BaseFeeParams, eip2718::Encodable2718, eip7685::EMPTY_REQUESTS_HASH};
 use alloy_primitives::{Address, B256};
 use std::time::Instant;
@@ -129,7 +127,7 @@ impl<S: StateReader + StateCommit> DevChain<S> {
             beneficiary,
             gas_limit: self.gas_limit,
             base_fee_per_gas: Some(base_fee),
-            transactions_root: ordered_trie_root_with_encoder(transactions, |tx, buf| {
+            transactions_root: ordered_trie_root(transactions, |tx, buf| {
                 tx.inner().encode_2718(buf)
             }),
             ommers_hash: EMPTY_OMMER_ROOT_HASH,

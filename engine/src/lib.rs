@@ -14,6 +14,7 @@
 //! - [`replay`]: re-execution of Ethereum mainnet block fixtures, checked against their headers.
 //! - [`conformance`]: ethereum/tests (`BlockchainTests`, `GeneralStateTests`) through the engine
 //!   and our state stores, with Ethereum state roots computed beside the store.
+//! - [`trie`]: Merkle-Patricia roots of transaction and receipt lists, built in parallel.
 //! - [`bench`]: the macro-benchmark behind `zero-producer bench`.
 
 pub mod bench;
@@ -28,5 +29,6 @@ pub mod parallel;
 pub mod replay;
 pub mod sequential;
 pub mod state_bench;
+pub mod trie;
 
 pub use error::ExecutionError;

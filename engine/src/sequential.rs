@@ -2,9 +2,12 @@
 //! order, on a [`StateReader`]. This is the canonical meaning of a block (ARCHITECTURE §2); every
 //! parallel path must reproduce its receipts, gas, logs and state changes exactly.
 
-use crate::{chain::ChainSpec, database::StateDatabase, intake::RecoveredTx, ExecutionError};
-use alloy_consensus::{proofs::calculate_receipt_root, Header, ReceiptEnvelope, TxReceipt};
-use alloy_eips::{eip4895::Withdrawal, eip7840::BlobParams};
+use crate::{
+    chain::ChainSpec, database::StateDatabase, intake::RecoveredTx, trie::ordered_trie_root,
+    ExecutionError,
+};
+use alloy_consensus::{Header, ReceiptEnvelope, TxReceipt};
+use alloy_eips::{eip2718::Encodable2718, eip4895::Withdrawal, eip7840::BlobParams};
 use alloy_evm::{
     block::{BlockExecutionError, BlockExecutionResult, BlockExecutor, BlockExecutorFactory},
     eth::{receipt_builder::AlloyReceiptBuilder, EthBlockExecutionCtx, EthBlockExecutorFactory},
@@ -141,10 +144,19 @@ pub(crate) fn block_outcome<DB: revm::Database>(
 ) -> BlockOutcome {
     db.merge_transitions(BundleRetention::PlainState);
     let changes = changes_from_bundle(height, &db.take_bundle());
+    outcome_from(result, changes)
+}
+
+/// A block's outcome from alloy-evm's result and the change set: the logs bloom and the receipts
+/// root (built in parallel when the rayon pool has threads).
+pub(crate) fn outcome_from(
+    result: BlockExecutionResult<ReceiptEnvelope>,
+    changes: BlockChanges,
+) -> BlockOutcome {
     let logs_bloom =
         result.receipts.iter().fold(Bloom::ZERO, |bloom, receipt| bloom | receipt.bloom());
     BlockOutcome {
-        receipts_root: calculate_receipt_root(&result.receipts),
+        receipts_root: ordered_trie_root(&result.receipts, |receipt, out| receipt.encode_2718(out)),
         receipts: result.receipts,
         gas_used: result.gas_used,
         blob_gas_used: result.blob_gas_used,

@@ -7,21 +7,32 @@
 //!    initial ones, in block order) or in the deque of the worker that released them; an idle
 //!    worker steals, from its own NUMA node first.
 //! 3. A worker runs its transaction with revm over the overlay, the beneficiary's fee held back
-//!    ([`DeferredFeeHandler`]), and records the version of every value it read.
+//!    ([`DeferredFeeHandler`]), records the version of every value it read, and checks the run
+//!    against its prediction.
 //! 4. Worker 0 (the calling thread) is also the committer: between tasks it commits every
-//!    finished transaction from the commit cursor on, in block order (the reorder buffer). Committing
-//!    validates the reads — each must still be the latest committed version — and re-executes
-//!    the transaction on the spot when one is stale (a misprediction somewhere let it run too
-//!    early); at that point every earlier transaction has committed, so the re-run is exact.
-//!    It then pays the fee, publishes the writes to the overlay, and hands the result to the
-//!    same alloy-evm block executor the sequential oracle uses, which builds the receipt and
-//!    accumulates the block's state changes.
-//! 5. After the last transaction, that executor's post-block changes (withdrawals, rewards,
-//!    requests) and change set come out exactly as in [`crate::sequential::execute_block`].
+//!    finished transaction from the commit cursor on, in block order (the reorder buffer).
+//!    Committing validates the reads — each must still be the latest committed version — and
+//!    re-executes the transaction on the spot when one is stale (a misprediction somewhere let it
+//!    run too early); at that point every earlier transaction has committed, so the re-run is
+//!    exact. It then publishes the writes to the overlay. That is all the serial work per
+//!    transaction.
+//! 5. Fees accumulate and are credited to the beneficiary once: at block end, or just before a
+//!    transaction that reads the beneficiary (the coinbase barrier makes it wait for every
+//!    earlier one; a run that reads it unannounced is re-executed after the credit).
+//! 6. After the last commit, in parallel: receipts (cumulative gas is a prefix sum), their root,
+//!    and the change set, straight from the overlay (final against block-start values). The
+//!    post-block changes (withdrawals, rewards, requests) run on alloy-evm's executor over the
+//!    overlay. A block in which an account was destroyed (selfdestruct, EIP-161 removal of an
+//!    existing account) or that predates EIP-161 has storage wipes the overlay does not
+//!    express: its changes are replayed into revm's `State` in commit order instead, exactly as
+//!    [`crate::sequential::execute_block`] builds them.
 
 use super::{
     handler::{credit_fee, DeferredFeeHandler},
-    overlay::{version_of, BlockOverlay, Version, PRE_EXECUTION},
+    overlay::{
+        fee_version_after, version_of, BlockOverlay, ReadKey, Version, POST_EXECUTION,
+        PRE_EXECUTION,
+    },
     predict::{written_keys, Prediction},
     runtime::Topology,
     view::{account_info, CodeCache, WorkerView},
@@ -31,31 +42,36 @@ use crate::{
     database::{DatabaseError, StateDatabase},
     intake::RecoveredTx,
     sequential::{
-        block_outcome, evm_env, execution_context, executor_factory, BlockInput, BlockOutcome,
+        block_outcome, evm_env, execution_context, executor_factory, outcome_from, BlockInput,
+        BlockOutcome,
     },
     ExecutionError,
 };
-use alloy_consensus::{Transaction as _, TxType};
+use alloy_consensus::{Eip658Value, Receipt, ReceiptEnvelope, Transaction as _, TxType};
 use alloy_evm::{
     block::{BlockExecutionError, BlockExecutor, BlockExecutorFactory, BlockValidationError},
-    eth::{EthEvmContext, EthTxResult},
+    eth::{receipt_builder::ReceiptBuilder, EthBlockExecutor, EthEvmContext},
     precompiles::PrecompilesMap,
     EthEvmFactory, Evm as _, EvmFactory, FromRecoveredTx,
 };
-use alloy_primitives::Address;
+use alloy_hardforks::EthereumHardforks;
+use alloy_primitives::{Address, B256, U256};
 use crossbeam_deque::{Injector, Steal, Stealer, Worker};
+use rayon::prelude::*;
 use revm::{
+    bytecode::Bytecode,
     context::{result::HaltReason, ContextSetters, TxEnv},
     context_interface::{
-        result::{EVMError, ResultAndState},
+        result::{EVMError, ExecutionResult, ResultAndState},
         Cfg, ContextTr, JournalTr,
     },
-    database::State,
+    database::{states::bundle_state::BundleRetention, OriginalValuesKnown, State},
     handler::{instructions::EthInstructions, EthFrame, Handler, MainnetHandler},
     inspector::NoOpInspector,
     interpreter::interpreter::EthInterpreter,
     primitives::hardfork::SpecId,
-    state::EvmState,
+    state::{AccountInfo, EvmState},
+    DatabaseCommit,
 };
 use std::{
     sync::{
@@ -95,6 +111,12 @@ pub struct ParallelStats {
     pub commit_seconds: f64,
     /// Time all workers spent running transactions, summed, in seconds.
     pub execute_seconds: f64,
+    /// The change set came from replaying the block into revm's `State` (an account was
+    /// destroyed, or the block predates EIP-161) rather than from the overlay.
+    pub state_replay: bool,
+    /// Time from the last commit to the outcome (fee credit, receipts, post-block changes,
+    /// change set, receipts root), in seconds.
+    pub finish_seconds: f64,
 }
 
 /// The parallel executor: its workers' placement and the code cache they share across blocks.
@@ -106,11 +128,22 @@ pub struct ParallelExecutor {
 /// One finished execution of one transaction, waiting in the reorder buffer.
 struct TxRun {
     result: Result<ResultAndState<HaltReason>, EVMError<DatabaseError>>,
-    reads: Vec<(super::overlay::ReadKey, Version)>,
+    reads: Vec<(ReadKey, Version)>,
     /// The deferred fee, when the run held it back.
-    fee: Option<alloy_primitives::U256>,
+    fee: Option<U256>,
     /// Run with revm's full handler (beneficiary paid inside).
     full_handler: bool,
+    /// The run's reads and writes stayed inside its prediction.
+    covered: bool,
+    /// Its writes against what it read (`None` when it failed or they are not known).
+    writes: Option<WriteSet>,
+}
+
+/// A committed transaction, as its receipt needs it.
+struct Committed {
+    result: ExecutionResult<HaltReason>,
+    tx_type: TxType,
+    blob_gas_used: u64,
 }
 
 /// Everything workers and the committer share for one block.
@@ -133,11 +166,19 @@ struct BlockShared<'a, S> {
     number: u64,
 }
 
-/// The commit side: the reorder cursor and alloy-evm's block executor.
-struct Committer<E> {
-    executor: E,
+/// The commit side: the reorder cursor and what the block's end needs.
+#[derive(Default)]
+struct Committer {
     next: usize,
     cumulative_gas: u64,
+    /// Fees held back since the beneficiary was last credited (`None`: nothing held back).
+    pending_fee: Option<U256>,
+    committed: Vec<Committed>,
+    /// Every committed state change in order (transactions and fee credits), for blocks whose
+    /// change set has to come from revm's `State`.
+    units: Vec<EvmState>,
+    /// An account was destroyed in this block (see the module documentation).
+    destroys: bool,
     mispredicted: u64,
     reexecuted: u64,
     commit_nanos: u64,
@@ -201,13 +242,22 @@ impl ParallelExecutor {
         let overlay = BlockOverlay::new();
         if let Some(transitions) = executor.evm_mut().db_mut().transition_state.as_ref() {
             for (address, transition) in &transitions.transitions {
-                let info = transition.info.clone().map(|mut info| {
-                    info.code = None;
-                    info
-                });
-                overlay.write_account(*address, info, PRE_EXECUTION, false);
+                let without_code = |info: &AccountInfo| AccountInfo { code: None, ..info.clone() };
+                overlay.write_account(
+                    *address,
+                    transition.info.as_ref().map(without_code),
+                    PRE_EXECUTION,
+                    false,
+                    Some(transition.previous_info.as_ref().map(without_code)),
+                );
                 for (slot, value) in &transition.storage {
-                    overlay.write_storage(*address, *slot, value.present_value, PRE_EXECUTION);
+                    overlay.write_storage(
+                        *address,
+                        *slot,
+                        value.present_value,
+                        PRE_EXECUTION,
+                        Some(value.previous_or_original_value),
+                    );
                 }
             }
         }
@@ -237,13 +287,9 @@ impl ParallelExecutor {
             number,
         };
         let mut committer = Committer {
-            executor,
-            next: 0,
-            cumulative_gas: 0,
-            mispredicted: 0,
-            reexecuted: 0,
-            commit_nanos: 0,
-            error: None,
+            committed: Vec::with_capacity(count),
+            units: Vec::with_capacity(count + 1),
+            ..Committer::default()
         };
 
         if count > 0 {
@@ -280,7 +326,7 @@ impl ParallelExecutor {
                     });
                 }
                 // The calling thread is worker 0 and the only committer: alloy-evm's block
-                // executor is not `Send`, so the commit stays where it was built.
+                // executor is not `Send`, so the block's end stays where it was built.
                 let _guard = FailOnPanic(&shared.failed);
                 let view = WorkerView::new(shared.overlay, shared.store, &self.codes);
                 let mut evm = EthEvmFactory::default().create_evm(view, env.clone()).into_inner();
@@ -298,7 +344,11 @@ impl ParallelExecutor {
         if let Some(error) = committer.error {
             return Err(error);
         }
-        let stats = ParallelStats {
+        let finish_started = Instant::now();
+        if count > 0 {
+            committer.credit_fees(&shared, fee_version_after(count - 1))?;
+        }
+        let mut stats = ParallelStats {
             threads: self.topology.threads(),
             mispredicted: committer.mispredicted,
             reexecuted: committer.reexecuted,
@@ -306,10 +356,122 @@ impl ParallelExecutor {
             critical_path: plan.critical_path(),
             commit_seconds: committer.commit_nanos as f64 * 1e-9,
             execute_seconds: shared.busy_nanos.load(Ordering::Relaxed) as f64 * 1e-9,
+            state_replay: false,
+            finish_seconds: 0.0,
         };
-        let (_, result) = committer.executor.finish().map_err(block_error)?;
-        Ok((block_outcome(number, result, &mut db), stats))
+
+        let cancun = chain.is_cancun_active_at_timestamp(input.header.timestamp);
+        let totals = BlockTotals::of(&committer.committed, cancun);
+        let mut receipts = build_receipts(std::mem::take(&mut committer.committed));
+
+        if !committer.destroys && shared.spec.is_enabled_in(SpecId::SPURIOUS_DRAGON) {
+            // Post-block changes on alloy-evm's executor over the final overlay.
+            let view = WorkerView::new(&overlay, state, &self.codes);
+            let mut finish_db = State::builder().with_database(view).with_bundle_update().build();
+            let evm = factory.evm_factory().create_evm(&mut finish_db, env.clone());
+            let mut finisher = factory.create_executor(evm, execution_context(&input));
+            totals.set_on(&mut finisher, receipts);
+            let (_, result) = finisher.finish().map_err(block_error)?;
+            finish_db.merge_transitions(BundleRetention::PlainState);
+            let post = finish_db.take_bundle().to_plain_state(OriginalValuesKnown::Yes);
+            if post.storage.iter().all(|change| !change.wipe_storage) {
+                for (address, info) in post.accounts {
+                    overlay.write_account(address, info, POST_EXECUTION, false, None);
+                }
+                for change in post.storage {
+                    for (slot, value) in change.storage {
+                        overlay.write_storage(change.address, slot, value, POST_EXECUTION, None);
+                    }
+                }
+                for (code_hash, code) in post.contracts {
+                    overlay.insert_code(code_hash, code);
+                }
+                let changes = overlay.changes(number, state)?;
+                drop(committer.units);
+                let outcome = outcome_from(result, changes);
+                stats.finish_seconds = finish_started.elapsed().as_secs_f64();
+                return Ok((outcome, stats));
+            }
+            receipts = result.receipts;
+        }
+
+        // Storage wipes: replay the block's changes into revm's `State`, in commit order.
+        for unit in committer.units {
+            executor.evm_mut().db_mut().commit(unit);
+        }
+        totals.set_on(&mut executor, receipts);
+        let (_, result) = executor.finish().map_err(block_error)?;
+        let outcome = block_outcome(number, result, &mut db);
+        stats.state_replay = true;
+        stats.finish_seconds = finish_started.elapsed().as_secs_f64();
+        Ok((outcome, stats))
     }
+}
+
+/// Gas totals of the committed transactions, set on an alloy-evm executor as its own
+/// `commit_transaction` would have left them.
+struct BlockTotals {
+    cumulative: u64,
+    regular: u64,
+    blob: u64,
+}
+
+impl BlockTotals {
+    fn of(committed: &[Committed], cancun: bool) -> Self {
+        let mut totals = Self { cumulative: 0, regular: 0, blob: 0 };
+        for tx in committed {
+            totals.cumulative += tx.result.gas().tx_gas_used();
+            totals.regular += tx.result.gas().block_regular_gas_used();
+            if cancun {
+                totals.blob = totals.blob.saturating_add(tx.blob_gas_used);
+            }
+        }
+        totals
+    }
+
+    fn set_on<E, S, R>(
+        &self,
+        executor: &mut EthBlockExecutor<'_, E, S, R>,
+        receipts: Vec<R::Receipt>,
+    ) where
+        R: ReceiptBuilder,
+    {
+        executor.receipts = receipts;
+        executor.cumulative_tx_gas_used = self.cumulative;
+        executor.block_regular_gas_used = self.regular;
+        executor.blob_gas_used = self.blob;
+    }
+}
+
+/// The receipts of the committed transactions, built in parallel (alloy-evm's receipt builder
+/// does the same one at a time).
+fn build_receipts(committed: Vec<Committed>) -> Vec<ReceiptEnvelope> {
+    let cumulative: Vec<u64> = committed
+        .iter()
+        .scan(0u64, |total, tx| {
+            *total += tx.result.gas().tx_gas_used();
+            Some(*total)
+        })
+        .collect();
+    committed
+        .into_par_iter()
+        .zip(cumulative)
+        .map(|(tx, cumulative_gas_used)| {
+            let receipt = Receipt {
+                status: Eip658Value::Eip658(tx.result.is_success()),
+                cumulative_gas_used,
+                logs: tx.result.into_logs(),
+            }
+            .with_bloom();
+            match tx.tx_type {
+                TxType::Legacy => ReceiptEnvelope::Legacy(receipt),
+                TxType::Eip2930 => ReceiptEnvelope::Eip2930(receipt),
+                TxType::Eip1559 => ReceiptEnvelope::Eip1559(receipt),
+                TxType::Eip4844 => ReceiptEnvelope::Eip4844(receipt),
+                TxType::Eip7702 => ReceiptEnvelope::Eip7702(receipt),
+            }
+        })
+        .collect()
 }
 
 /// Marks the block failed if a worker unwinds, so the others stop waiting for its task (the
@@ -367,7 +529,8 @@ fn execute_task<S: StateReader>(
 ) {
     let full_handler = shared.predictions[position].touches_beneficiary;
     let started = Instant::now();
-    let run = run_transaction(evm, &shared.transactions[position], full_handler);
+    let mut run = run_transaction(evm, &shared.transactions[position], full_handler);
+    run.covered = covered(shared, position, &run);
     shared.busy_nanos.fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
     *shared.slots[position].lock().unwrap_or_else(|poison| poison.into_inner()) = Some(run);
     shared.ready[position].store(true, Ordering::Release);
@@ -404,14 +567,12 @@ fn execute_tasks<S: StateReader>(
 }
 
 /// Worker 0's loop: commit whatever is ready at the cursor, else run a task.
-fn commit_and_execute<S: StateReader, E>(
+fn commit_and_execute<S: StateReader>(
     shared: &BlockShared<'_, S>,
-    committer: &mut Committer<E>,
+    committer: &mut Committer,
     evm: &mut WorkerEvm<'_, S>,
     sources: &TaskSources<'_>,
-) where
-    E: BlockExecutor<Result = EthTxResult<HaltReason, TxType>>,
-{
+) {
     let count = shared.transactions.len();
     let mut idle = 0u32;
     loop {
@@ -447,19 +608,37 @@ fn run_transaction<S: StateReader>(
         (outcome, handler.fee())
     };
     let state = evm.ctx.journal_mut().finalize();
-    let reads = evm.ctx.journal_mut().db_mut().take_reads();
+    let view = evm.ctx.journal_mut().db_mut();
+    // What it changed, against what it read: valid at commit exactly when its reads are.
+    let writes = outcome
+        .is_ok()
+        .then(|| write_set(&state, |address| Ok(view.loaded(address).cloned())).ok().flatten())
+        .flatten();
+    let reads = view.take_reads();
     TxRun {
         result: outcome.map(|result| ResultAndState::new(result, state)),
         reads,
         fee,
         full_handler,
+        covered: true,
+        writes,
     }
 }
 
-impl<E> Committer<E>
-where
-    E: BlockExecutor<Result = EthTxResult<HaltReason, TxType>>,
-{
+/// Whether `run` stayed inside the prediction of the transaction at `position` (statistics
+/// only: validation, not the prediction, decides correctness).
+fn covered<S>(shared: &BlockShared<'_, S>, position: usize, run: &TxRun) -> bool {
+    match &run.result {
+        Ok(done) => shared.predictions[position].covers(
+            run.reads.iter().map(|(key, _)| *key),
+            written_keys(&done.state),
+            shared.beneficiary,
+        ),
+        Err(_) => true,
+    }
+}
+
+impl Committer {
     /// Commits ready transactions from the cursor on; returns the new cursor.
     fn commit_ready<S: StateReader>(
         &mut self,
@@ -506,14 +685,26 @@ where
             .unwrap_or_else(|poison| poison.into_inner())
             .take()
             .ok_or_else(|| ExecutionError::Schedule(format!("transaction {position} vanished")))?;
+        let touched_beneficiary =
+            run.result.as_ref().is_ok_and(|done| done.state.contains_key(&beneficiary));
+        if self.pending_fee.is_some()
+            && (touched_beneficiary
+                || run.reads.iter().any(|(key, _)| *key == ReadKey::Account(beneficiary)))
+        {
+            // It saw the beneficiary without the fees held back since the last credit: credit
+            // them now, which makes that read stale.
+            self.credit_fees(shared, fee_version_after(position - 1))?;
+        }
         let stale =
             run.reads.iter().any(|&(key, version)| shared.overlay.current_version(key) != version);
-        let touched_beneficiary = !run.full_handler
-            && run.result.as_ref().is_ok_and(|done| done.state.contains_key(&beneficiary));
-        if stale || touched_beneficiary {
+        if stale || (!run.full_handler && touched_beneficiary) {
             // Every earlier transaction has committed: this run sees exactly the sequential state.
             self.reexecuted += 1;
             run = run_transaction(evm, tx, true);
+            run.covered = covered(shared, position, &run);
+        }
+        if !run.covered {
+            self.mispredicted += 1;
         }
 
         // The block's gas limit, checked as alloy-evm checks it before executing.
@@ -528,68 +719,103 @@ where
                 .into(),
             });
         }
-        let ResultAndState { result, mut state } = run.result.map_err(|error| {
+        let ResultAndState { result, state } = run.result.map_err(|error| {
             ExecutionError::Block { number, source: BlockExecutionError::evm(error, *tx.tx_hash()) }
         })?;
-
-        let written = written_keys(&state);
-        if !shared.predictions[position].covers(
-            run.reads.iter().map(|(key, _)| *key),
-            written.iter().copied(),
-            beneficiary,
-        ) {
-            self.mispredicted += 1;
-        }
         if let Some(fee) = run.fee {
-            let current = match shared.overlay.account(beneficiary) {
-                Some(entry) => entry.info,
-                None => shared.store.account(beneficiary)?.map(account_info),
-            };
-            credit_fee(&mut state, beneficiary, current, fee, shared.spec);
+            // Saturating: a sum past 2^256 wei cannot occur, and revm skips such a credit too.
+            self.pending_fee = Some(self.pending_fee.unwrap_or_default().saturating_add(fee));
         }
-        publish(shared, &state, version_of(position))?;
-
+        let writes = match run.writes {
+            Some(writes) => writes,
+            None => write_set(&state, |address| current_account(shared, address).map(Some))?
+                .ok_or_else(|| ExecutionError::Schedule("unknown account in a write set".into()))?,
+        };
+        self.destroys |= writes.destroys;
+        publish(shared.overlay, writes, version_of(position));
         self.cumulative_gas += result.gas().tx_gas_used();
-        self.executor.commit_transaction(EthTxResult {
-            result: ResultAndState::new(result, state),
-            blob_gas_used: tx.blob_gas_used().unwrap_or_default(),
+        self.committed.push(Committed {
+            result,
             tx_type: tx.tx_type(),
+            blob_gas_used: tx.blob_gas_used().unwrap_or_default(),
         });
+        self.units.push(state);
+        // The next transaction reads the beneficiary and runs only after this commit (the
+        // coinbase barrier): credit the fees it must see.
+        if shared.predictions.get(position + 1).is_some_and(|next| next.touches_beneficiary) {
+            self.credit_fees(shared, fee_version_after(position))?;
+        }
+        Ok(())
+    }
+
+    /// Credits the fees held back so far to the beneficiary, as one write at `version`.
+    fn credit_fees<S: StateReader>(
+        &mut self,
+        shared: &BlockShared<'_, S>,
+        version: Version,
+    ) -> Result<(), ExecutionError> {
+        let Some(fee) = self.pending_fee.take() else {
+            return Ok(());
+        };
+        let beneficiary = shared.beneficiary;
+        let current = current_account(shared, beneficiary)?;
+        let mut state = EvmState::default();
+        credit_fee(&mut state, beneficiary, current.clone(), fee, shared.spec);
+        let writes = write_set(&state, |_| Ok(Some(current.clone())))?
+            .ok_or_else(|| ExecutionError::Schedule("unknown beneficiary in a write set".into()))?;
+        self.destroys |= writes.destroys;
+        publish(shared.overlay, writes, version);
+        self.units.push(state);
         Ok(())
     }
 }
 
-/// Makes a committed transaction's writes visible to later ones, with the meaning revm's
-/// `State` gives them: a selfdestructed account is gone with its storage, a created one starts
-/// from empty storage, a touched empty account is removed (EIP-161; revm has already normalised
-/// pre-EIP-161 blocks). Values that did not change keep their version, so a transaction that
-/// read them before stays valid.
-fn publish<S: StateReader>(
-    shared: &BlockShared<'_, S>,
+/// A transaction's effect on the overlay, worked out where it ran (off the serial path).
+#[derive(Default)]
+struct WriteSet {
+    /// Accounts whose value changed: the new value (`None`: gone) and whether the write wiped
+    /// the account's storage.
+    accounts: Vec<(Address, Option<AccountInfo>, bool)>,
+    slots: Vec<(Address, U256, U256)>,
+    /// Code that became reachable: a creation, or an EIP-7702 delegation.
+    codes: Vec<(B256, Bytecode)>,
+    /// An account was destroyed (selfdestruct, or an existing account removed as empty), which
+    /// the overlay's change set cannot express.
+    destroys: bool,
+}
+
+/// The writes of `state`, with the meaning revm's `State` gives them: a selfdestructed account
+/// is gone with its storage, a created one starts from empty storage, a touched empty account is
+/// removed (EIP-161; revm has already normalised pre-EIP-161 blocks). `current` gives each
+/// account's value before the transaction (`None`: not known, and then neither is the write
+/// set). Accounts whose value did not change are left out, so a transaction that read them
+/// stays valid.
+fn write_set(
     state: &EvmState,
-    version: Version,
-) -> Result<(), ExecutionError> {
-    let overlay = shared.overlay;
+    current: impl Fn(Address) -> Result<Option<Option<AccountInfo>>, ExecutionError>,
+) -> Result<Option<WriteSet>, ExecutionError> {
+    let mut writes = WriteSet::default();
     for (address, account) in state {
         if !account.is_touched() {
             continue;
         }
+        let Some(current) = current(*address)? else {
+            return Ok(None);
+        };
         let destroyed = account.is_selfdestructed();
         let created = !destroyed && account.is_created();
-        let info = if destroyed || (!created && account.is_empty()) {
+        let removed = !destroyed && !created && account.is_empty();
+        writes.destroys |= destroyed || (removed && current.is_some());
+        let info = if destroyed || removed {
             None
         } else {
             let mut info = account.info.clone();
             if let Some(code) = info.code.take() {
-                if created {
-                    overlay.insert_code(info.code_hash, code);
+                if created || current.as_ref().is_none_or(|old| old.code_hash != info.code_hash) {
+                    writes.codes.push((info.code_hash, code));
                 }
             }
             Some(info)
-        };
-        let current = match overlay.account(*address) {
-            Some(entry) => entry.info,
-            None => shared.store.account(*address)?.map(account_info),
         };
         let changed = destroyed
             || created
@@ -603,13 +829,39 @@ fn publish<S: StateReader>(
                 _ => true,
             };
         if changed {
-            overlay.write_account(*address, info, version, destroyed || created);
+            writes.accounts.push((*address, info, destroyed || created));
         }
         if !destroyed {
-            for (slot, value) in account.changed_storage_slots() {
-                overlay.write_storage(*address, *slot, value.present_value, version);
-            }
+            writes.slots.extend(
+                account
+                    .changed_storage_slots()
+                    .map(|(slot, value)| (*address, *slot, value.present_value)),
+            );
         }
     }
-    Ok(())
+    Ok(Some(writes))
+}
+
+/// The account's committed value now: the overlay's, else the store's.
+fn current_account<S: StateReader>(
+    shared: &BlockShared<'_, S>,
+    address: Address,
+) -> Result<Option<AccountInfo>, ExecutionError> {
+    Ok(match shared.overlay.account(address) {
+        Some(entry) => entry.info,
+        None => shared.store.account(address)?.map(account_info),
+    })
+}
+
+/// Makes a committed transaction's writes visible to later ones, at `version`.
+fn publish(overlay: &BlockOverlay, writes: WriteSet, version: Version) {
+    for (code_hash, code) in writes.codes {
+        overlay.insert_code(code_hash, code);
+    }
+    for (address, info, cleared) in writes.accounts {
+        overlay.write_account(address, info, version, cleared, None);
+    }
+    for (address, slot, value) in writes.slots {
+        overlay.write_storage(address, slot, value, version, None);
+    }
 }

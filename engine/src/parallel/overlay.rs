@@ -12,14 +12,34 @@
 //! The overlay doubles as the block's read cache: store reads enter as [`BASE`] entries, so each
 //! key goes to the store at most once per block however many transactions read it (the store
 //! does not change during a block).
+//!
+//! Every written entry keeps the block-start value it replaced, so at the end of the block the
+//! change set is a comparison of final and original values ([`BlockOverlay::changes`]), built in
+//! parallel over the shards instead of by replaying each transaction into revm's `State`.
 
-use alloy_primitives::{map::foldhash::fast::FixedState, Address, B256, U256};
+use super::view::account_info;
+use crate::database::DatabaseError;
+use alloy_primitives::{
+    map::{foldhash::fast::FixedState, B256Map},
+    Address, Bytes, B256, U256,
+};
+use rayon::prelude::*;
 use revm::{bytecode::Bytecode, state::AccountInfo};
 use std::{
     collections::HashMap,
     hash::{BuildHasher, Hash},
     sync::RwLock,
 };
+use zero_state::{Account, BlockChanges, StateReader, StorageChange, KECCAK_EMPTY};
+
+/// One account's part of the change set.
+struct AccountChange {
+    address: Address,
+    /// `Some` when the account itself changed (`Some(None)`: it is gone).
+    account: Option<Option<Account>>,
+    /// Code first deployed under this account's new code hash.
+    code: Option<(B256, Bytes)>,
+}
 
 /// Which write produced a value (see the module documentation).
 pub type Version = u32;
@@ -27,12 +47,22 @@ pub type Version = u32;
 pub const BASE: Version = u32::MAX;
 /// Written by the block's pre-execution system calls (EIP-2935, EIP-4788).
 pub const PRE_EXECUTION: Version = 0;
+/// Written after the last transaction: withdrawals, rewards, post-block system calls.
+pub const POST_EXECUTION: Version = u32::MAX - 1;
 
 /// The version of the transaction at `position`.
 #[inline]
 pub fn version_of(position: usize) -> Version {
-    // Blocks hold far fewer than 2^32 - 2 transactions (the gas limit bounds them).
-    u32::try_from(position + 1).expect("block position fits in a version")
+    // Blocks hold far fewer than 2^31 transactions (the gas limit bounds them).
+    u32::try_from(2 * (position + 1)).expect("block position fits in a version")
+}
+
+/// The version of the beneficiary's fees credited right after the transaction at `position`
+/// committed: between its version and the next transaction's, so a read of the beneficiary
+/// taken before the credit is seen as stale.
+#[inline]
+pub fn fee_version_after(position: usize) -> Version {
+    version_of(position) + 1
 }
 
 /// Number of lock shards per map: enough that two workers rarely meet on one lock.
@@ -62,9 +92,15 @@ impl<K: Hash + Eq, V: Clone> ShardedMap<K, V> {
 
     #[inline]
     fn get(&self, key: &K) -> Option<V> {
+        self.read_with(key, V::clone)
+    }
+
+    /// `read` applied to the key's value, without cloning it.
+    #[inline]
+    fn read_with<R>(&self, key: &K, read: impl FnOnce(&V) -> R) -> Option<R> {
         // A poisoned lock means a worker panicked mid-insert; the map itself is still valid.
         let shard = self.shard(key).read().unwrap_or_else(|poison| poison.into_inner());
-        shard.get(key).cloned()
+        shard.get(key).map(read)
     }
 
     /// Inserts `value` unless the key has an entry; returns the entry that is there afterwards.
@@ -93,12 +129,27 @@ pub struct AccountEntry {
     /// The latest write that wiped the account's storage (selfdestruct, creation), if any: slots
     /// not written since read as zero.
     pub cleared_at: Option<Version>,
+    /// The account at block start, when known without asking the store (`None`: unknown).
+    original: Option<Option<AccountInfo>>,
 }
 
 #[derive(Clone, Copy, Debug)]
 struct SlotEntry {
     value: U256,
     version: Version,
+    /// The slot's value at block start, when known without asking the store.
+    original: Option<U256>,
+}
+
+impl SlotEntry {
+    /// What a write over this entry replaces at block start.
+    fn original(&self) -> Option<U256> {
+        if self.version == BASE {
+            Some(self.value)
+        } else {
+            self.original
+        }
+    }
 }
 
 /// A piece of state a transaction read.
@@ -138,13 +189,17 @@ impl BlockOverlay {
     /// Caches the store's value of an account; returns the entry in force (a committed write
     /// that raced ahead of the store read wins).
     pub fn insert_base_account(&self, address: Address, info: Option<AccountInfo>) -> AccountEntry {
-        self.accounts.get_or_insert(address, AccountEntry { info, version: BASE, cleared_at: None })
+        let original = Some(info.clone());
+        self.accounts.get_or_insert(
+            address,
+            AccountEntry { info, version: BASE, cleared_at: None, original },
+        )
     }
 
     /// A slot's value and version if the overlay decides it without the store: a committed
     /// write, a wipe, or a cached base value. `None`: the store must be asked.
     pub fn storage(&self, address: Address, slot: U256) -> Option<(U256, Version)> {
-        let cleared_at = self.accounts.get(&address).and_then(|entry| entry.cleared_at);
+        let cleared_at = self.cleared_at(address);
         let entry = self.storage.get(&(address, slot));
         resolve_slot(entry, cleared_at)
     }
@@ -156,8 +211,10 @@ impl BlockOverlay {
         slot: U256,
         value: U256,
     ) -> (U256, Version) {
-        let entry = self.storage.get_or_insert((address, slot), SlotEntry { value, version: BASE });
-        let cleared_at = self.accounts.get(&address).and_then(|entry| entry.cleared_at);
+        let entry = self
+            .storage
+            .get_or_insert((address, slot), SlotEntry { value, version: BASE, original: None });
+        let cleared_at = self.cleared_at(address);
         resolve_slot(Some(entry), cleared_at).unwrap_or((value, BASE))
     }
 
@@ -166,10 +223,17 @@ impl BlockOverlay {
         self.code.get(&code_hash)
     }
 
+    /// The latest write that wiped the account's storage in this block, if any.
+    fn cleared_at(&self, address: Address) -> Option<Version> {
+        self.accounts.read_with(&address, |entry| entry.cleared_at).flatten()
+    }
+
     /// The version a read of `key` would see now (the validation side of a recorded read).
     pub fn current_version(&self, key: ReadKey) -> Version {
         match key {
-            ReadKey::Account(address) => self.accounts.get(&address).map_or(BASE, |e| e.version),
+            ReadKey::Account(address) => {
+                self.accounts.read_with(&address, |entry| entry.version).unwrap_or(BASE)
+            }
             ReadKey::Storage(address, slot) => {
                 self.storage(address, slot).map_or(BASE, |(_, version)| version)
             }
@@ -177,23 +241,162 @@ impl BlockOverlay {
     }
 
     /// Commits a new value of an account; `cleared` when the write wiped its storage.
+    /// `original` is the account at block start if the caller knows it (it matters only when
+    /// the overlay holds no entry for the account yet).
     pub fn write_account(
         &self,
         address: Address,
         info: Option<AccountInfo>,
         version: Version,
         cleared: bool,
+        original: Option<Option<AccountInfo>>,
     ) {
-        self.accounts.update(address, |previous| AccountEntry {
-            info,
-            version,
-            cleared_at: if cleared { Some(version) } else { previous.and_then(|e| e.cleared_at) },
+        self.accounts.update(address, |previous| match previous {
+            Some(previous) => AccountEntry {
+                info,
+                version,
+                cleared_at: if cleared { Some(version) } else { previous.cleared_at },
+                original: previous.original.clone(),
+            },
+            None => {
+                AccountEntry { info, version, cleared_at: cleared.then_some(version), original }
+            }
         });
     }
 
-    /// Commits a new value of a slot.
-    pub fn write_storage(&self, address: Address, slot: U256, value: U256, version: Version) {
-        self.storage.update((address, slot), |_| SlotEntry { value, version });
+    /// Commits a new value of a slot; `original` as for [`Self::write_account`].
+    pub fn write_storage(
+        &self,
+        address: Address,
+        slot: U256,
+        value: U256,
+        version: Version,
+        original: Option<U256>,
+    ) {
+        self.storage.update((address, slot), |previous| SlotEntry {
+            value,
+            version,
+            original: previous.map_or(original, SlotEntry::original),
+        });
+    }
+
+    /// The block's state changes: every account and slot whose final value differs from its
+    /// value at block start, and the code of every account whose code hash changed — what revm's
+    /// `BundleState::to_plain_state` gives for a block in which no account was destroyed
+    /// (selfdestruct or EIP-161 removal of an existing account; the executor falls back to
+    /// revm's `State` for such blocks, whose change sets also wipe storage). Originals the
+    /// overlay did not see are read from `store`. Runs in parallel over the shards.
+    pub fn changes<S: StateReader>(
+        &self,
+        height: u64,
+        store: &S,
+    ) -> Result<BlockChanges, DatabaseError> {
+        let accounts: Vec<Vec<AccountChange>> = self
+            .accounts
+            .shards
+            .par_iter()
+            .map(|shard| {
+                let shard = shard.read().unwrap_or_else(|poison| poison.into_inner());
+                let mut changes = Vec::new();
+                for (address, entry) in shard.iter().filter(|(_, entry)| entry.version != BASE) {
+                    let original = match &entry.original {
+                        Some(original) => original.clone(),
+                        None => store.account(*address)?.map(account_info),
+                    };
+                    let final_hash = entry.info.as_ref().map(|info| info.code_hash);
+                    let new_code = final_hash
+                        .filter(|hash| {
+                            *hash != KECCAK_EMPTY
+                                && Some(*hash) != original.as_ref().map(|info| info.code_hash)
+                        })
+                        .map(|hash| self.deployed_code(hash, store))
+                        .transpose()?;
+                    if original != entry.info || new_code.is_some() {
+                        changes.push(AccountChange {
+                            address: *address,
+                            account: (original != entry.info).then(|| {
+                                entry.info.as_ref().map(|info| Account {
+                                    nonce: info.nonce,
+                                    balance: info.balance,
+                                    code_hash: info.code_hash,
+                                })
+                            }),
+                            code: new_code,
+                        });
+                    }
+                }
+                Ok(changes)
+            })
+            .collect::<Result<_, DatabaseError>>()?;
+
+        let slots: Vec<Vec<(Address, U256, U256)>> = self
+            .storage
+            .shards
+            .par_iter()
+            .map(|shard| {
+                let shard = shard.read().unwrap_or_else(|poison| poison.into_inner());
+                let mut changes = Vec::new();
+                for (&(address, slot), entry) in
+                    shard.iter().filter(|(_, entry)| entry.version != BASE)
+                {
+                    let cleared_at = self.cleared_at(address);
+                    // A write from before the account was (re)created is gone with its storage.
+                    if cleared_at.is_some_and(|cleared| entry.version < cleared) {
+                        continue;
+                    }
+                    let original = match entry.original {
+                        Some(original) => original,
+                        None => store.storage(address, slot)?,
+                    };
+                    if entry.value != original {
+                        changes.push((address, slot, entry.value));
+                    }
+                }
+                Ok(changes)
+            })
+            .collect::<Result<_, DatabaseError>>()?;
+
+        let mut changes = BlockChanges::new(height);
+        let mut codes = B256Map::default();
+        for change in accounts.into_iter().flatten() {
+            if let Some(account) = change.account {
+                changes.accounts.push((change.address, account));
+            }
+            if let Some((hash, code)) = change.code {
+                codes.insert(hash, code);
+            }
+        }
+        changes.code = codes.into_iter().collect();
+        let mut slots: Vec<(Address, U256, U256)> = slots.into_iter().flatten().collect();
+        slots.par_sort_unstable_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+        for (address, slot, value) in slots {
+            match changes.storage.last_mut() {
+                Some(change) if change.address == address => change.slots.push((slot, value)),
+                _ => changes.storage.push(StorageChange {
+                    address,
+                    wiped: false,
+                    slots: vec![(slot, value)],
+                }),
+            }
+        }
+        changes.normalize();
+        Ok(changes)
+    }
+
+    /// The bytes of code with `code_hash` deployed in this block (or, when the same code
+    /// already existed, from the store).
+    fn deployed_code<S: StateReader>(
+        &self,
+        code_hash: B256,
+        store: &S,
+    ) -> Result<(B256, Bytes), DatabaseError> {
+        if let Some(code) = self.code.get(&code_hash) {
+            return Ok((code_hash, code.original_bytes()));
+        }
+        match store.code(code_hash)? {
+            Some(code) => Ok((code_hash, code)),
+            None => Err(DatabaseError::MissingCode { code_hash }),
+        }
     }
 
     /// Makes code deployed in this block readable.
@@ -229,10 +432,10 @@ mod tests {
         assert_eq!(overlay.current_version(ReadKey::Account(A)), BASE);
         let entry = overlay.insert_base_account(A, None);
         assert_eq!(entry.version, BASE);
-        overlay.write_account(A, Some(AccountInfo::default()), version_of(3), false);
+        overlay.write_account(A, Some(AccountInfo::default()), version_of(3), false, None);
         // A late base insert does not overwrite the committed write.
         let entry = overlay.insert_base_account(A, None);
-        assert_eq!(entry.version, 4);
+        assert_eq!(entry.version, version_of(3));
         assert!(entry.info.is_some());
     }
 
@@ -242,12 +445,20 @@ mod tests {
         let one = U256::from(1);
         assert_eq!(overlay.storage(A, one), None);
         assert_eq!(overlay.insert_base_storage(A, one, U256::from(7)), (U256::from(7), BASE));
-        overlay.write_storage(A, U256::from(2), U256::from(9), version_of(0));
-        overlay.write_account(A, Some(AccountInfo::default()), version_of(1), true);
-        assert_eq!(overlay.storage(A, one), Some((U256::ZERO, 2)), "base slot wiped");
-        assert_eq!(overlay.storage(A, U256::from(2)), Some((U256::ZERO, 2)), "older write wiped");
-        overlay.write_storage(A, one, U256::from(5), version_of(1));
-        assert_eq!(overlay.storage(A, one), Some((U256::from(5), 2)), "constructor write");
-        assert_eq!(overlay.current_version(ReadKey::Storage(A, U256::from(3))), 2);
+        overlay.write_storage(A, U256::from(2), U256::from(9), version_of(0), None);
+        overlay.write_account(A, Some(AccountInfo::default()), version_of(1), true, None);
+        assert_eq!(overlay.storage(A, one), Some((U256::ZERO, version_of(1))), "base slot wiped");
+        assert_eq!(
+            overlay.storage(A, U256::from(2)),
+            Some((U256::ZERO, version_of(1))),
+            "older write wiped"
+        );
+        overlay.write_storage(A, one, U256::from(5), version_of(1), None);
+        assert_eq!(
+            overlay.storage(A, one),
+            Some((U256::from(5), version_of(1))),
+            "constructor write"
+        );
+        assert_eq!(overlay.current_version(ReadKey::Storage(A, U256::from(3))), version_of(1));
     }
 }

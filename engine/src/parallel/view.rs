@@ -52,6 +52,9 @@ pub struct WorkerView<'a, S> {
     store: &'a S,
     codes: &'a CodeCache,
     reads: Vec<(ReadKey, Version)>,
+    /// The accounts served since the last [`Self::clear_reads`], as served: what a transaction's
+    /// writes are compared against to tell which accounts it changed.
+    loaded: Vec<(Address, Option<AccountInfo>)>,
 }
 
 // revm's database bound asks for Debug.
@@ -64,7 +67,7 @@ impl<S> std::fmt::Debug for WorkerView<'_, S> {
 impl<'a, S: StateReader> WorkerView<'a, S> {
     /// A view of `overlay` over `store`.
     pub fn new(overlay: &'a BlockOverlay, store: &'a S, codes: &'a CodeCache) -> Self {
-        Self { overlay, store, codes, reads: Vec::with_capacity(16) }
+        Self { overlay, store, codes, reads: Vec::with_capacity(16), loaded: Vec::with_capacity(8) }
     }
 
     /// The reads recorded since the last call, leaving the log empty for the next transaction.
@@ -75,6 +78,12 @@ impl<'a, S: StateReader> WorkerView<'a, S> {
     /// Forgets the reads recorded so far.
     pub fn clear_reads(&mut self) {
         self.reads.clear();
+        self.loaded.clear();
+    }
+
+    /// The account `address` as this view last served it since [`Self::clear_reads`].
+    pub fn loaded(&self, address: Address) -> Option<&Option<AccountInfo>> {
+        self.loaded.iter().rev().find(|(loaded, _)| *loaded == address).map(|(_, info)| info)
     }
 }
 
@@ -90,6 +99,7 @@ impl<S: StateReader> Database for WorkerView<'_, S> {
             }
         };
         self.reads.push((ReadKey::Account(address), entry.version));
+        self.loaded.push((address, entry.info.clone()));
         Ok(entry.info)
     }
 

@@ -24,22 +24,29 @@ use zero_fixtures::{
 use zero_scheduler::ScheduleMode;
 use zero_state::{MemoryState, StateCommit};
 
+/// What the parallel runs of [`differential`] did, summed over blocks.
+#[derive(Default)]
+struct Counts {
+    mispredicted: u64,
+    /// Blocks whose change set came from replay into revm's `State`.
+    state_replays: u64,
+}
+
 /// Runs every block of `workload` through FAFO (producer mode) on one chain and through the
-/// oracle, over FAFO's order, on another; asserts the blocks are identical. Returns the number
-/// of mispredicted and re-executed transactions.
+/// oracle, over FAFO's order, on another; asserts the blocks are identical.
 fn differential(
     genesis: &[GenesisAccount],
     blocks: &[Vec<RecoveredTx>],
     threads: usize,
     prediction: PredictionMode,
-) -> (u64, u64) {
+) -> Counts {
     let gas_limit = block_gas_limit(blocks.iter().map(Vec::len).max().unwrap_or(1));
     let chain = ChainSpec::dev(DEV_CHAIN_ID);
     let mut fafo =
         DevChain::genesis(chain.clone(), MemoryState::new(), genesis, gas_limit).unwrap();
     let mut oracle = DevChain::genesis(chain, MemoryState::new(), genesis, gas_limit).unwrap();
     let executor = ParallelExecutor::new(Some(threads));
-    let (mut mispredicted, mut reexecuted) = (0, 0);
+    let mut counts = Counts::default();
     for transactions in blocks {
         let (block, report) =
             fafo.produce_fafo(COINBASE, transactions, &executor, prediction).unwrap();
@@ -49,11 +56,11 @@ fn differential(
         assert_eq!(block.outcome.changes, expected.outcome.changes, "state changes");
         assert_eq!(block.header, expected.header, "header: roots, gas, bloom");
         assert_eq!(block.hash, expected.hash);
-        mispredicted += report.execution.mispredicted;
-        reexecuted += report.execution.reexecuted;
+        counts.mispredicted += report.execution.mispredicted;
+        counts.state_replays += u64::from(report.execution.state_replay);
     }
     assert_eq!(fafo.state().state_root(), oracle.state().state_root());
-    (mispredicted, reexecuted)
+    counts
 }
 
 fn workload(
@@ -97,7 +104,8 @@ fn every_workload_at_every_contention_matches_the_oracle() {
 fn optimistic_prediction_from_fields_matches_the_oracle() {
     for kind in [WorkloadKind::Erc20, WorkloadKind::Amm, WorkloadKind::Mixed] {
         let (workload, blocks) = workload(kind, Some(HotSpot { fraction: 0.5, accounts: 10 }), 9);
-        let (mispredicted, _) = differential(&workload.genesis, &blocks, 2, PredictionMode::Fields);
+        let mispredicted =
+            differential(&workload.genesis, &blocks, 2, PredictionMode::Fields).mispredicted;
         assert!(mispredicted > 0, "{kind}: contract calls are not covered by their fields");
     }
 }
@@ -202,13 +210,13 @@ fn accesses_that_depend_on_earlier_transactions_are_mispredicted_and_rerun() {
     let mut total_mispredicted = 0;
     for threads in [1, 2, 8] {
         for _ in 0..3 {
-            let (mispredicted, _) = differential(
+            total_mispredicted += differential(
                 &genesis,
                 std::slice::from_ref(&block),
                 threads,
                 PredictionMode::Simulate,
-            );
-            total_mispredicted += mispredicted;
+            )
+            .mispredicted;
         }
     }
     assert!(total_mispredicted > 0, "the pointer moves, so predictions from block start miss");
@@ -229,6 +237,83 @@ fn transactions_that_read_the_beneficiary_see_every_earlier_fee() {
     for threads in [1, 2, 8] {
         for prediction in [PredictionMode::Simulate, PredictionMode::Fields] {
             differential(&genesis, std::slice::from_ref(&block), threads, prediction);
+        }
+    }
+}
+
+/// Calldata `(slot, value)` stores `value` at `slot`.
+const SETTER: Address = Address::repeat_byte(0xb2);
+const SETTER_CODE: &[u8] = &[0x60, 0x20, 0x35, 0x5f, 0x35, 0x55, 0x00];
+/// An existing empty account: touching it removes it (EIP-161).
+const EMPTY: Address = Address::repeat_byte(0xb3);
+/// Init code: stores 1 at slot 0 and deploys the one-byte runtime `STOP`.
+const DEPLOYER_INIT: &[u8] =
+    &[0x60, 0x01, 0x5f, 0x55, 0x60, 0x00, 0x5f, 0x53, 0x60, 0x01, 0x5f, 0xf3];
+/// Init code: selfdestructs to the caller (created and destroyed in one transaction).
+const SUICIDE_INIT: &[u8] = &[0x33, 0xff];
+
+fn set(index: u32, nonce: u64, slot: u64, value: u64) -> RecoveredTx {
+    let mut calldata = word(slot).to_vec();
+    calldata.extend_from_slice(&word(value));
+    signed(index, nonce, SETTER, 0, Bytes::from(calldata))
+}
+
+fn create(index: u32, nonce: u64, value: u64, init: &'static [u8]) -> RecoveredTx {
+    let (secret, _) = derive_key(99, index);
+    let tx = TxEip1559 {
+        chain_id: DEV_CHAIN_ID,
+        nonce,
+        gas_limit: 200_000,
+        max_fee_per_gas: u128::from(GENESIS_BASE_FEE) * 4,
+        max_priority_fee_per_gas: 1_000_000_000,
+        to: TxKind::Create,
+        value: U256::from(value),
+        access_list: Default::default(),
+        input: Bytes::from_static(init),
+    };
+    intake(&[sign_and_encode(tx, &secret)]).unwrap().remove(0)
+}
+
+#[test]
+fn restored_values_creations_and_destroyed_accounts_match_the_oracle() {
+    let mut genesis = funded(40);
+    genesis.push(GenesisAccount {
+        address: SETTER,
+        nonce: 1,
+        balance: U256::ZERO,
+        code: Some(Bytes::from_static(SETTER_CODE)),
+        storage: vec![(U256::from(2), U256::from(7))],
+    });
+    genesis.push(GenesisAccount::funded(EMPTY, U256::ZERO));
+    // Slots written and written back within the block are not changes; a real change is; a
+    // contract created in the block brings its code and storage. Nothing here destroys an
+    // account, so the change set comes from the overlay.
+    let restores = vec![
+        set(0, 0, 1, 5),
+        set(1, 0, 2, 9),
+        signed(2, 0, Address::repeat_byte(0x66), 10, Bytes::new()),
+        set(3, 0, 1, 0),
+        set(4, 0, 2, 7),
+        set(5, 0, 3, 4),
+        create(6, 0, 0, DEPLOYER_INIT),
+        create(7, 0, 3, DEPLOYER_INIT),
+        set(8, 0, 3, 4),
+    ];
+    // A contract that selfdestructs in its constructor, and a touch of an existing empty
+    // account: both destroy an account, so the change set comes from revm's `State`.
+    let destroys = vec![
+        create(10, 0, 5, SUICIDE_INIT),
+        signed(11, 0, EMPTY, 0, Bytes::new()),
+        set(12, 0, 4, 1),
+    ];
+    for threads in [1, 2, 8] {
+        for prediction in [PredictionMode::Simulate, PredictionMode::Fields] {
+            let counts =
+                differential(&genesis, std::slice::from_ref(&restores), threads, prediction);
+            assert_eq!(counts.state_replays, 0, "no account is destroyed");
+            let counts =
+                differential(&genesis, std::slice::from_ref(&destroys), threads, prediction);
+            assert_eq!(counts.state_replays, 1, "accounts are destroyed");
         }
     }
 }
@@ -293,18 +378,27 @@ fn mainnet_fixtures_replay_in_parallel_exactly() {
     assert!(!blocks.is_empty());
     let chain = ChainSpec::mainnet();
     let executors = [ParallelExecutor::new(Some(2)), ParallelExecutor::new(Some(8))];
+    let mut state_replays = 0;
     for (number, path) in &blocks {
         let prepared = prepare(mainnet::load_block(path).unwrap()).unwrap();
         let (sequential, expected) = replay_sequential(&chain, &prepared).unwrap();
         assert!(sequential.passed(), "block {number}: the oracle disagrees with the header");
         for executor in &executors {
             for prediction in [PredictionMode::Simulate, PredictionMode::Fields] {
-                let (report, outcome, _) =
+                let (report, outcome, figures) =
                     replay_fafo(&chain, &prepared, executor, prediction).unwrap();
                 assert!(report.passed(), "block {number}: {report:?}");
                 assert_eq!(outcome.receipts, expected.receipts, "block {number}");
                 assert_eq!(outcome.changes, expected.changes, "block {number}");
+                state_replays += usize::from(figures.stats.state_replay);
             }
         }
     }
+    // Both ways of building the change set must have been exercised on real blocks: from the
+    // overlay (most blocks) and by replay into revm's `State` (blocks that destroy an account).
+    let runs = blocks.len() * executors.len() * 2;
+    eprintln!(
+        "{state_replays} of {runs} parallel runs built their change set through revm's State"
+    );
+    assert!(state_replays < runs, "no mainnet block built its change set from the overlay");
 }
