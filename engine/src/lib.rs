@@ -16,6 +16,10 @@
 //!   and our state stores, with Ethereum state roots computed beside the store.
 //! - [`trie`]: Merkle-Patricia roots of transaction and receipt lists, built in parallel.
 //! - [`bench`]: the macro-benchmark behind `zero-producer bench`.
+//! - [`workload_prediction`]: access sets of generated workload transactions from their fields
+//!   and the workload contracts' storage layout, without executing them.
+//! - [`schedule_stats`]: producer-mode framing figures of a generated workload, behind
+//!   `zero-producer schedule-stats`.
 
 pub mod bench;
 pub mod chain;
@@ -27,8 +31,10 @@ pub mod genesis;
 pub mod intake;
 pub mod parallel;
 pub mod replay;
+pub mod schedule_stats;
 pub mod sequential;
 pub mod state_bench;
 pub mod trie;
+pub mod workload_prediction;
 
 pub use error::ExecutionError;

@@ -49,6 +49,12 @@ pub struct ScheduleStats {
     /// Bloom-filter false positives per truly non-conflicting (task, open frame) pair, measured
     /// against exact sets (producer mode; 0 in replay mode, which uses no filter).
     pub false_positive_rate: f64,
+    /// The numerator of `false_positive_rate`: (task, open frame) pairs reported as conflicting
+    /// that do not truly conflict. Kept with the denominator so rates of several blocks combine.
+    pub false_positives: u64,
+    /// The denominator of `false_positive_rate`: (task, open frame) pairs checked that truly do
+    /// not conflict.
+    pub true_non_conflicts: u64,
     /// Longest chain of the plan under the done-watermark, in transactions
     /// ([`DependencyPlan::critical_path`]).
     pub critical_path: u64,
@@ -114,6 +120,8 @@ pub fn schedule(tasks: &[Task], mode: ScheduleMode, coinbase: Option<KeyPrefix>)
             stats.forced_flushes = counters.forced_flushes;
             stats.sender_order_flushes = counters.sender_order_flushes;
             stats.false_positive_rate = counters.false_positive_rate().unwrap_or(0.0);
+            stats.false_positives = counters.false_positives;
+            stats.true_non_conflicts = counters.true_non_conflicts;
         }
         ScheduleMode::Replay => {
             for (position, task) in tasks.iter().enumerate() {

@@ -289,3 +289,117 @@ fn replay_both_engines_agree_on_a_fixture_block() {
     assert_eq!(lines[1]["passed"], 1);
     assert_bad_input(&["replay", "--engine", "fast"], "fast");
 }
+
+/// Runs `schedule-stats --json` on `args` and returns its one JSON line.
+fn schedule_stats(args: &[&str]) -> serde_json::Value {
+    let mut all = vec!["schedule-stats", "--json"];
+    all.extend_from_slice(args);
+    let (code, stdout, stderr) = producer(&all);
+    assert_eq!(code, 0, "{args:?}: {stderr}");
+    assert_eq!(stdout.lines().count(), 1, "one JSON line: {stdout}");
+    serde_json::from_str(stdout.trim()).unwrap()
+}
+
+#[test]
+fn schedule_stats_frames_uniform_transfers_in_parallel() {
+    let args = ["--workload", "transfers", "--txs", "5000", "--accounts", "20000", "--seed", "4"];
+    let stats = schedule_stats(&args);
+    for field in [
+        "workload",
+        "txs",
+        "frames",
+        "txs_per_frame",
+        "forced_flushes",
+        "false_positive_rate",
+        "critical_path",
+        "ideal_speedup",
+        "framing_tx_per_s",
+    ] {
+        assert!(stats.get(field).is_some(), "missing {field} in {stats}");
+    }
+    assert_eq!(stats["workload"], "transfers");
+    assert_eq!(stats["txs"], 5000);
+    assert!(stats["ideal_speedup"].as_f64().unwrap() > 10.0, "{stats}");
+    assert!(stats["txs_per_frame"].as_f64().unwrap() > 1.0, "{stats}");
+    let ideal = 5000.0 / stats["critical_path"].as_f64().unwrap();
+    assert_eq!(stats["ideal_speedup"].as_f64().unwrap(), ideal);
+    assert!(stats["framing_tx_per_s"].as_f64().unwrap() > 0.0);
+
+    // Without --json: a header row and a row of figures.
+    let (code, stdout, stderr) = producer(&[&["schedule-stats"], &args[..]].concat());
+    assert_eq!(code, 0, "{stderr}");
+    let rows: Vec<&str> = stdout.lines().collect();
+    assert_eq!(rows.len(), 2, "{stdout}");
+    assert!(rows[0].contains("ideal x") && rows[1].starts_with("transfers"), "{stdout}");
+}
+
+#[test]
+fn schedule_stats_hot_spot_lowers_the_ideal_speedup() {
+    let uniform = ["--workload", "erc20", "--txs", "3000", "--accounts", "5000", "--seed", "9"];
+    let hot = [&uniform[..], &["--hot-fraction", "0.5", "--hot-accounts", "2"]].concat();
+    let (uniform, hot) = (schedule_stats(&uniform), schedule_stats(&hot));
+    let speedup = |stats: &serde_json::Value| stats["ideal_speedup"].as_f64().unwrap();
+    assert!(speedup(&hot) < speedup(&uniform), "hot {hot} vs uniform {uniform}");
+    assert_eq!(hot["hot_accounts"], 2);
+}
+
+#[test]
+fn schedule_stats_blocks_add_up() {
+    let args = ["--workload", "mixed", "--txs", "1000", "--accounts", "2000", "--block-txs", "300"];
+    let stats = schedule_stats(&args);
+    assert_eq!(stats["blocks"], 4);
+    assert!(stats["critical_path"].as_u64().unwrap() >= 4, "one transaction per block at least");
+}
+
+#[test]
+fn schedule_stats_rejects_bad_input() {
+    let base = ["schedule-stats", "--workload", "transfers", "--accounts", "100"];
+    let with = |extra: &[&'static str]| [&base[..], extra].concat();
+    assert_bad_input(&with(&["--txs", "0"]), "--txs 0");
+    assert_bad_input(&with(&["--txs", "10", "--block-txs", "0"]), "--block-txs 0");
+    assert_bad_input(
+        &with(&["--txs", "10", "--hot-fraction", "1.5", "--hot-accounts", "2"]),
+        "--hot-fraction 1.5 must be between 0 and 1",
+    );
+    assert_bad_input(
+        &with(&["--txs", "10", "--hot-fraction=-0.1", "--hot-accounts", "2"]),
+        "--hot-fraction -0.1",
+    );
+    assert_bad_input(
+        &with(&["--txs", "10", "--hot-fraction", "NaN", "--hot-accounts", "2"]),
+        "--hot-fraction NaN",
+    );
+    assert_bad_input(
+        &with(&["--txs", "10", "--hot-fraction", "0.5", "--hot-accounts", "101"]),
+        "--hot-accounts 101 must be between 1 and --accounts (100)",
+    );
+    assert_bad_input(
+        &with(&["--txs", "10", "--hot-fraction", "0.5", "--hot-accounts", "0"]),
+        "--hot-accounts 0",
+    );
+    assert_bad_input(&with(&["--txs", "10", "--hot-fraction", "0.5"]), "--hot-accounts");
+    assert_bad_input(&with(&["--txs", "ten"]), "ten");
+    assert_bad_input(
+        &[
+            "schedule-stats",
+            "--workload",
+            "amm",
+            "--txs",
+            "10",
+            "--accounts",
+            "100",
+            "--pools",
+            "0",
+        ],
+        "--pools 0",
+    );
+    assert_bad_input(
+        &["schedule-stats", "--workload", "swaps", "--txs", "10", "--accounts", "100"],
+        "unknown workload \"swaps\"",
+    );
+    assert_bad_input(
+        &["schedule-stats", "--workload", "erc20", "--txs", "10", "--accounts", "1"],
+        "--accounts 1",
+    );
+    assert_bad_input(&["schedule-stats", "--txs", "10", "--accounts", "100"], "--workload");
+}

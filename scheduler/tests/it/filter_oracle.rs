@@ -73,6 +73,9 @@ fn transfer_workload_stays_within_the_documented_budget() {
     // DESIGN.md: about 0.9% per (task, open frame) pair for this workload; budget 2%.
     assert!(result.stats.false_positive_rate < 0.02, "{:?}", result.stats);
     assert!(result.stats.false_positive_rate > 0.0, "the filter is not exact: some must show");
+    let stats = &result.stats;
+    let ratio = stats.false_positives as f64 / stats.true_non_conflicts as f64;
+    assert_eq!(stats.false_positive_rate, ratio, "the counts behind the rate are reported");
 }
 
 /// One frame's filter as plain bitmaps (read-only, read-write): the model of one lane.

@@ -7,6 +7,7 @@ mod bench;
 mod conformance;
 mod da;
 mod replay;
+mod schedule_stats;
 mod state_bench;
 
 use clap::{Parser, Subcommand};
@@ -43,6 +44,8 @@ enum Command {
     /// Run ethereum/tests (BlockchainTests or GeneralStateTests) through the engine and the state
     /// store; one JSON line per failing test with --json, then a summary line.
     Conformance(conformance::ConformanceArgs),
+    /// Frame a generated workload in producer mode, without executing it: frames, critical path.
+    ScheduleStats(schedule_stats::ScheduleStatsArgs),
 }
 
 /// An error with the exit code it deserves.
@@ -81,6 +84,7 @@ fn main() -> ExitCode {
         Command::DaBench(args) => da::run_bench(args),
         Command::Da(command) => da::run_da(command),
         Command::Conformance(args) => conformance::run(args),
+        Command::ScheduleStats(args) => schedule_stats::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
