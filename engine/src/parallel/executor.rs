@@ -15,7 +15,9 @@
 //!    re-executes the transaction on the spot when one is stale (a misprediction somewhere let it
 //!    run too early); at that point every earlier transaction has committed, so the re-run is
 //!    exact. It then publishes the writes to the overlay. That is all the serial work per
-//!    transaction.
+//!    transaction. Validation is skipped while every run so far, this one included, stayed
+//!    inside its prediction: the plan is exact, so such a run can only have read current values
+//!    (debug builds check that claim on every commit).
 //! 5. Fees accumulate and are credited to the beneficiary once: at block end, or just before a
 //!    transaction that reads the beneficiary (the coinbase barrier makes it wait for every
 //!    earlier one; a run that reads it unannounced is re-executed after the credit).
@@ -179,6 +181,8 @@ struct Committer {
     units: Vec<EvmState>,
     /// An account was destroyed in this block (see the module documentation).
     destroys: bool,
+    /// Every transaction committed so far stayed inside its prediction.
+    all_covered: bool,
     mispredicted: u64,
     reexecuted: u64,
     commit_nanos: u64,
@@ -287,6 +291,7 @@ impl ParallelExecutor {
             number,
         };
         let mut committer = Committer {
+            all_covered: true,
             committed: Vec::with_capacity(count),
             units: Vec::with_capacity(count + 1),
             ..Committer::default()
@@ -687,16 +692,23 @@ impl Committer {
             .ok_or_else(|| ExecutionError::Schedule(format!("transaction {position} vanished")))?;
         let touched_beneficiary =
             run.result.as_ref().is_ok_and(|done| done.state.contains_key(&beneficiary));
-        if self.pending_fee.is_some()
-            && (touched_beneficiary
-                || run.reads.iter().any(|(key, _)| *key == ReadKey::Account(beneficiary)))
-        {
-            // It saw the beneficiary without the fees held back since the last credit: credit
-            // them now, which makes that read stale.
+        let read_beneficiary = touched_beneficiary
+            || run.reads.iter().any(|(key, _)| *key == ReadKey::Account(beneficiary));
+        let credited = self.pending_fee.is_some() && read_beneficiary;
+        if credited {
+            // It saw the beneficiary without the fees held back since the last credit.
             self.credit_fees(shared, fee_version_after(position - 1))?;
         }
-        let stale =
-            run.reads.iter().any(|&(key, version)| shared.overlay.current_version(key) != version);
+        // A run inside its prediction, after every earlier commit stayed inside its own, read
+        // only values the plan ordered it after: they are current without looking (the plan is
+        // exact). The beneficiary is outside every prediction (fees are credited behind the
+        // plan's back), so a run that read it is always checked.
+        let planned = run.covered && self.all_covered && !read_beneficiary;
+        let current = |run: &TxRun| {
+            run.reads.iter().all(|&(key, version)| shared.overlay.current_version(key) == version)
+        };
+        debug_assert!(!planned || current(&run), "transaction {position} read a stale value");
+        let stale = credited || (!planned && !current(&run));
         if stale || (!run.full_handler && touched_beneficiary) {
             // Every earlier transaction has committed: this run sees exactly the sequential state.
             self.reexecuted += 1;
@@ -705,6 +717,8 @@ impl Committer {
         }
         if !run.covered {
             self.mispredicted += 1;
+            // Its writes may reach keys the plan did not order later transactions behind.
+            self.all_covered = false;
         }
 
         // The block's gas limit, checked as alloy-evm checks it before executing.

@@ -28,7 +28,10 @@ use revm::{bytecode::Bytecode, state::AccountInfo};
 use std::{
     collections::HashMap,
     hash::{BuildHasher, Hash},
-    sync::RwLock,
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        RwLock,
+    },
 };
 use zero_state::{Account, BlockChanges, StateReader, StorageChange, KECCAK_EMPTY};
 
@@ -167,6 +170,10 @@ pub struct BlockOverlay {
     storage: ShardedMap<(Address, U256), SlotEntry>,
     /// Code deployed in this block, by hash (content-addressed, so never versioned).
     code: ShardedMap<B256, Bytecode>,
+    /// Some write wiped an account's storage: until one does, a slot read need not look up
+    /// its account. Set before the wiping write, so the committer (which validates) always
+    /// sees it; a worker that misses it read a value that validation will find stale.
+    any_cleared: AtomicBool,
 }
 
 impl Default for BlockOverlay {
@@ -178,7 +185,12 @@ impl Default for BlockOverlay {
 impl BlockOverlay {
     /// An overlay with nothing in it.
     pub fn new() -> Self {
-        Self { accounts: ShardedMap::new(), storage: ShardedMap::new(), code: ShardedMap::new() }
+        Self {
+            accounts: ShardedMap::new(),
+            storage: ShardedMap::new(),
+            code: ShardedMap::new(),
+            any_cleared: AtomicBool::new(false),
+        }
     }
 
     /// The account's entry, if the block read or wrote it.
@@ -225,6 +237,9 @@ impl BlockOverlay {
 
     /// The latest write that wiped the account's storage in this block, if any.
     fn cleared_at(&self, address: Address) -> Option<Version> {
+        if !self.any_cleared.load(Ordering::Acquire) {
+            return None;
+        }
         self.accounts.read_with(&address, |entry| entry.cleared_at).flatten()
     }
 
@@ -251,6 +266,9 @@ impl BlockOverlay {
         cleared: bool,
         original: Option<Option<AccountInfo>>,
     ) {
+        if cleared {
+            self.any_cleared.store(true, Ordering::SeqCst);
+        }
         self.accounts.update(address, |previous| match previous {
             Some(previous) => AccountEntry {
                 info,
