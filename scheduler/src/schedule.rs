@@ -94,6 +94,18 @@ pub struct Schedule {
 /// assert_eq!(result.stats.ideal_speedup, 1.0);
 /// ```
 pub fn schedule(tasks: &[Task], mode: ScheduleMode, coinbase: Option<KeyPrefix>) -> Schedule {
+    schedule_with(tasks, mode, coinbase, FramerOptions { measure_false_positives: true })
+}
+
+/// [`schedule`] with the framer's options: production leaves false-positive measurement off
+/// (it keeps exact key sets per open frame and checks every filter answer against them), and
+/// its `false_positive_rate` is then 0.
+pub fn schedule_with(
+    tasks: &[Task],
+    mode: ScheduleMode,
+    coinbase: Option<KeyPrefix>,
+    options: FramerOptions,
+) -> Schedule {
     let mut order = Vec::with_capacity(tasks.len());
     let mut frames = Vec::new();
     let keys = tasks.iter().map(|task| task.access_set().len()).sum();
@@ -101,7 +113,7 @@ pub fn schedule(tasks: &[Task], mode: ScheduleMode, coinbase: Option<KeyPrefix>)
     let mut stats = ScheduleStats::default();
     match mode {
         ScheduleMode::Producer => {
-            let mut framer = Framer::with_options(FramerOptions { measure_false_positives: true });
+            let mut framer = Framer::with_options(options);
             let mut sink = |frame: Frame<'_>| {
                 for &task_id in frame.task_ids {
                     order.push(task_id);

@@ -24,11 +24,13 @@ pub use view::CodeCache;
 use crate::intake::RecoveredTx;
 use alloy_primitives::Address;
 use rayon::prelude::*;
-use zero_scheduler::{schedule, Schedule, ScheduleMode, Task};
+use zero_scheduler::{schedule_with, FramerOptions, Schedule, ScheduleMode, Task};
 use zero_state::StateKey;
 
 /// Turns predictions into scheduler tasks (one transaction each; key hashing in parallel) and
-/// schedules them: FAFO framing in producer mode, the given order in replay mode.
+/// schedules them: FAFO framing in producer mode, the given order in replay mode. The Bloom
+/// filter's false positives are not measured here (production); `zero-producer schedule-stats`
+/// measures them.
 pub fn schedule_block(
     transactions: &[RecoveredTx],
     predictions: &[Prediction],
@@ -40,5 +42,6 @@ pub fn schedule_block(
         .zip(predictions)
         .map(|(tx, prediction)| prediction.task(tx.signer(), beneficiary))
         .collect();
-    schedule(&tasks, mode, Some(StateKey::Account(beneficiary).hash().prefix()))
+    let coinbase = Some(StateKey::Account(beneficiary).hash().prefix());
+    schedule_with(&tasks, mode, coinbase, FramerOptions { measure_false_positives: false })
 }
