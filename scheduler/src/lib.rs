@@ -73,6 +73,8 @@ pub use frame_filter::{
 };
 pub use framer::{Framer, FramerCounters, FramerOptions};
 pub use plan::{conflicting_after, DependencyPlan, PlanBuilder};
-pub use schedule::{schedule, schedule_with, Schedule, ScheduleMode, ScheduleStats, ScheduledFrame};
+pub use schedule::{
+    schedule, schedule_with, Schedule, ScheduleMode, ScheduleStats, ScheduledFrame,
+};
 pub use task::{SenderId, Task, TaskError, MAX_TRANSACTIONS_PER_TASK};
 pub use watermark::{ReleaseError, WatermarkRelease};
