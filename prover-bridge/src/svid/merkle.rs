@@ -3,8 +3,16 @@
 //! Leaves, inner nodes and the root are hashed in separate BLAKE3 `derive_key` domains, so a
 //! leaf can never be passed off as a node. A tree over `n` leaves is padded to the next power of
 //! two with all-zero hashes; each proof holds `ceil(log2 n)` sibling hashes, leaf level first.
+//!
+//! A leaf hash can also be computed piece by piece ([`leaf_piece`], [`leaf_from_pieces`]), so
+//! that the encoder hashes each stripe of a shard while the stripe is in cache. BLAKE3 is itself
+//! a tree over 1 KiB chunks: a piece that starts at a multiple of its own length, a power-of-two
+//! number of chunks, is one of its subtrees (as is the shard's last, shorter piece), and merging
+//! the pieces' chaining values as the tree does gives the same hash as one pass over the shard.
 
+use blake3::hazmat::{self, ChainingValue, ContextKey, HasherExt, Mode};
 use rayon::prelude::*;
+use std::sync::OnceLock;
 
 /// A BLAKE3 digest.
 pub type Hash = [u8; 32];
@@ -14,11 +22,71 @@ const NODE_CONTEXT: &str = "zero-svid fast v1 node";
 /// Hash of padding positions past the last leaf.
 const EMPTY: Hash = [0u8; 32];
 
-/// Hash of one chunk's data.
+/// Shards at least this long are hashed on all threads of the current rayon pool.
+const PARALLEL_LEAF_BYTES: usize = 256 << 10;
+
+/// Hash of one chunk's data; long chunks are hashed on all threads of the current rayon pool.
 pub fn leaf_hash(data: &[u8]) -> Hash {
-    let mut hasher = blake3::Hasher::new_derive_key(LEAF_CONTEXT);
+    if data.len() < PARALLEL_LEAF_BYTES {
+        return leaf_hash_on_this_thread(data);
+    }
+    let mut hasher = blake3::Hasher::new_from_context_key(leaf_key());
+    hasher.update_rayon(data);
+    *hasher.finalize().as_bytes()
+}
+
+/// [`leaf_hash`] without rayon, for callers that must not yield to other tasks.
+pub fn leaf_hash_on_this_thread(data: &[u8]) -> Hash {
+    let mut hasher = blake3::Hasher::new_from_context_key(leaf_key());
     hasher.update(data);
     *hasher.finalize().as_bytes()
+}
+
+/// The leaf domain's BLAKE3 key, derived once.
+fn leaf_key() -> &'static ContextKey {
+    static KEY: OnceLock<ContextKey> = OnceLock::new();
+    KEY.get_or_init(|| hazmat::hash_derive_key_context(LEAF_CONTEXT))
+}
+
+/// The chaining value of `piece`, the bytes of a shard from `offset` on. `offset` must be a
+/// multiple of `piece.len()`, a power-of-two multiple of 1 KiB, except for the shard's last
+/// piece, which may be shorter; a shard that is one piece is hashed with [`leaf_hash`].
+pub fn leaf_piece(piece: &[u8], offset: u64) -> ChainingValue {
+    blake3::Hasher::new_from_context_key(leaf_key())
+        .set_input_offset(offset)
+        .update(piece)
+        .finalize_non_root()
+}
+
+/// The leaf hash of a shard of `len` bytes from the chaining values of its pieces, `piece_len`
+/// bytes each (a power-of-two multiple of 1 KiB) but the last, in order: at least two of them.
+pub fn leaf_from_pieces(pieces: &[ChainingValue], piece_len: u64, len: u64) -> Hash {
+    debug_assert!(pieces.len() >= 2 && pieces.len() as u64 == len.div_ceil(piece_len));
+    let mode = Mode::DeriveKeyMaterial(leaf_key());
+    let (left, right) = split_pieces(pieces, piece_len, len);
+    *hazmat::merge_subtrees_root(&left, &right, mode).as_bytes()
+}
+
+/// The chaining values of the two halves of the BLAKE3 subtree that `pieces` cover.
+fn split_pieces(
+    pieces: &[ChainingValue],
+    piece_len: u64,
+    len: u64,
+) -> (ChainingValue, ChainingValue) {
+    // BLAKE3's left subtree is the largest power-of-two number of chunks short of the whole;
+    // with more than one piece that is a whole number of pieces.
+    let left_len = hazmat::left_subtree_len(len);
+    let left_count = (left_len / piece_len) as usize;
+    let (left, right) = pieces.split_at(left_count);
+    (subtree(left, piece_len, left_len), subtree(right, piece_len, len - left_len))
+}
+
+fn subtree(pieces: &[ChainingValue], piece_len: u64, len: u64) -> ChainingValue {
+    if let [piece] = pieces {
+        return *piece;
+    }
+    let (left, right) = split_pieces(pieces, piece_len, len);
+    hazmat::merge_subtrees_non_root(&left, &right, Mode::DeriveKeyMaterial(leaf_key()))
 }
 
 fn node_hash(left: &Hash, right: &Hash) -> Hash {
@@ -85,6 +153,43 @@ pub fn root_from_proof(leaf: Hash, index: usize, proof: &[Hash]) -> Hash {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn leaf_hash_is_blake3_derive_key() {
+        for len in [0usize, 1, 1024, PARALLEL_LEAF_BYTES - 1, PARALLEL_LEAF_BYTES + 4097] {
+            let data: Vec<u8> = (0..len).map(|i| (i * 7 % 251) as u8).collect();
+            assert_eq!(leaf_hash(&data), blake3::derive_key(LEAF_CONTEXT, &data), "{len}");
+        }
+    }
+
+    /// Pieces of 1, 2 and 8 KiB, shards that are a whole number of pieces and shards whose
+    /// last piece is short (down to one 64-byte block), powers of two and not.
+    #[test]
+    fn pieces_merge_to_the_leaf_hash() {
+        for piece_len in [1024usize, 2048, 8192] {
+            for len in [
+                piece_len + 64,
+                2 * piece_len,
+                3 * piece_len,
+                3 * piece_len + 960,
+                5 * piece_len + 64,
+                8 * piece_len,
+                13 * piece_len + 512,
+            ] {
+                let shard: Vec<u8> = (0..len).map(|i| (i * 31 % 253) as u8).collect();
+                let pieces: Vec<ChainingValue> = shard
+                    .chunks(piece_len)
+                    .enumerate()
+                    .map(|(index, piece)| leaf_piece(piece, (index * piece_len) as u64))
+                    .collect();
+                assert_eq!(
+                    leaf_from_pieces(&pieces, piece_len as u64, len as u64),
+                    leaf_hash(&shard),
+                    "pieces of {piece_len}, shard of {len}"
+                );
+            }
+        }
+    }
 
     #[test]
     fn every_proof_opens_the_root() {

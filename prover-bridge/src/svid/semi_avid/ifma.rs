@@ -16,7 +16,7 @@
 //! Results are checked against arkworks in the tests.
 
 use ark_bls12_381::{Fq, G1Affine};
-use ark_ff::{BigInteger, Field, PrimeField, Zero};
+use ark_ff::{BigInteger, Field, PrimeField};
 use std::sync::OnceLock;
 
 /// An affine point in radix-2^52 Montgomery form: limbs 0..8 are `x`, 8..16 are `y`.
@@ -152,7 +152,11 @@ impl Point52 {
 }
 
 /// Adds `points[a] + points[b]` into `next[out]` for every pair, eight at a time. Returns the
-/// indices (into `pairs`) of the pairs it left alone: equal `x` coordinates or an identity.
+/// indices (into `pairs`) of the pairs it left alone: equal `x` coordinates or an identity;
+/// without the CPU features, every pair. The points must be canonical, as
+/// [`Point52::from_affine`] and this function make them: the kernel reads 52 bits per limb and
+/// compares coordinates limb by limb, so other limbs give wrong sums (never undefined
+/// behaviour: every access is bounds-checked or a 64-byte load from a local array).
 pub fn add_pairs(
     points: &[Point52],
     pairs: &[(usize, usize, usize)],
@@ -167,31 +171,33 @@ pub fn add_pairs(
     (0..pairs.len()).collect()
 }
 
-/// The inverse, in radix-52 Montgomery form, of each of eight lazily reduced elements: one
-/// field inversion for all eight (Montgomery's trick again).
-fn invert_lanes(lanes: &[[u64; 8]; 8]) -> Option<[[u64; 8]; 8]> {
-    // A lane holds P = x R; its inverse in the same form is x^-1 R = P^-1 R^2.
-    let mut values: [Fq; 8] =
-        std::array::from_fn(|lane| Fq::from_le_bytes_mod_order(&join52(&lanes[lane])));
-    if values.iter().any(|value| value.is_zero()) {
-        return None;
-    }
-    ark_ff::batch_inversion(&mut values);
-    let r52_squared = constants().r52.square();
-    Some(std::array::from_fn(|lane| {
-        split52(&(values[lane] * r52_squared).into_bigint().to_bytes_le())
-    }))
-}
-
 #[cfg(target_arch = "x86_64")]
 mod kernel {
     //! The AVX-512 IFMA arithmetic. Each `__m512i` holds one limb of eight elements; an element
     //! vector is eight of them.
 
-    use super::{invert_lanes, Point52, MASK52, P52};
+    use super::{constants, join52, split52, Point52, MASK52, P52};
+    use ark_bls12_381::Fq;
+    use ark_ff::{BigInteger, Field, PrimeField, Zero};
     use std::arch::x86_64::*;
 
     type Vector = [__m512i; 8];
+
+    /// The inverse, in radix-52 Montgomery form, of each of eight lazily reduced elements: one
+    /// field inversion for all eight (Montgomery's trick again).
+    fn invert_lanes(lanes: &[[u64; 8]; 8]) -> Option<[[u64; 8]; 8]> {
+        // A lane holds P = x R; its inverse in the same form is x^-1 R = P^-1 R^2.
+        let mut values: [Fq; 8] =
+            std::array::from_fn(|lane| Fq::from_le_bytes_mod_order(&join52(&lanes[lane])));
+        if values.iter().any(|value| value.is_zero()) {
+            return None;
+        }
+        ark_ff::batch_inversion(&mut values);
+        let r52_squared = constants().r52.square();
+        Some(std::array::from_fn(|lane| {
+            split52(&(values[lane] * r52_squared).into_bigint().to_bytes_le())
+        }))
+    }
 
     /// Constants in vector form.
     struct Lanes {
@@ -449,11 +455,149 @@ mod kernel {
         }
         special_pairs
     }
+
+    #[cfg(test)]
+    mod tests {
+        //! The vector field arithmetic against arkworks, lane by lane, on edge values (0, 1,
+        //! 2, p - 1, p - 2) and random ones, canonical and lazily reduced (plus p). Run only
+        //! where the CPU has AVX-512 IFMA; elsewhere they say so and pass.
+
+        use super::super::{available, from52, to52};
+        use super::*;
+        use ark_bls12_381::Fq;
+        use ark_ff::{Field, PrimeField};
+        use rand::{Rng, SeedableRng};
+
+        fn values() -> Vec<Fq> {
+            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(52);
+            let mut values =
+                vec![Fq::from(0u64), Fq::ONE, Fq::from(2u64), -Fq::ONE, -Fq::from(2u64)];
+            values.extend((0..27).map(|_| {
+                let mut bytes = [0u8; 64];
+                rng.fill(&mut bytes[..]);
+                Fq::from_le_bytes_mod_order(&bytes)
+            }));
+            values
+        }
+
+        /// `limbs + p`, normalised: the same element, lazily reduced.
+        fn plus_p(limbs: &[u64; 8]) -> [u64; 8] {
+            let mut out = [0u64; 8];
+            let mut carry = 0;
+            for (index, limb) in out.iter_mut().enumerate() {
+                let total = limbs[index] + P52[index] + carry;
+                *limb = total & MASK52;
+                carry = total >> 52;
+            }
+            out
+        }
+
+        /// Normalised limbs, compared as integers.
+        fn below(a: &[u64; 8], b: &[u64; 8]) -> bool {
+            a.iter().rev().cmp(b.iter().rev()).is_lt()
+        }
+
+        /// Eight elements per vector, one per lane.
+        #[target_feature(enable = "avx512f,avx512ifma")]
+        fn vector(lanes: &[[u64; 8]; 8]) -> Vector {
+            std::array::from_fn(|limb| {
+                let words: [u64; 8] = std::array::from_fn(|lane| lanes[lane][limb]);
+                // SAFETY: `words` is 64 readable bytes; the load is unaligned.
+                unsafe { _mm512_loadu_si512(words.as_ptr().cast()) }
+            })
+        }
+
+        /// Inputs in groups of eight lanes: every value canonical and plus p, in both operands.
+        fn lanes_of(values: &[Fq], lazy: bool) -> Vec<[[u64; 8]; 8]> {
+            let limbs: Vec<[u64; 8]> = values
+                .iter()
+                .map(|value| if lazy { plus_p(&to52(value)) } else { to52(value) })
+                .collect();
+            limbs
+                .chunks(8)
+                .map(|group| std::array::from_fn(|lane| group[lane % group.len()]))
+                .collect()
+        }
+
+        #[test]
+        fn kernel_multiplication_matches_arkworks() {
+            if !available() {
+                eprintln!("no AVX-512 IFMA on this CPU: the kernel is not tested");
+                return;
+            }
+            let values = values();
+            let two_p = small_multiple(&P52, 2);
+            for (left_lazy, right_lazy) in [(false, false), (true, false), (true, true)] {
+                for shift in 0..values.len() {
+                    let right_values: Vec<Fq> =
+                        (0..values.len()).map(|i| values[(i + shift) % values.len()]).collect();
+                    let left = lanes_of(&values, left_lazy);
+                    let right = lanes_of(&right_values, right_lazy);
+                    for (group, (a, b)) in left.iter().zip(&right).enumerate() {
+                        // SAFETY: `available()` confirmed AVX-512F and AVX-512 IFMA.
+                        let product = unsafe { store(&mul(&vector(a), &vector(b), &lanes())) };
+                        for (lane, product) in product.iter().enumerate() {
+                            let index = (group * 8 + lane) % values.len();
+                            let expected = values[index] * right_values[index];
+                            assert_eq!(from52(product), expected, "lane {index}");
+                            assert!(below(product, &two_p), "product not below 2p");
+                            assert!(product[..7].iter().all(|&limb| limb <= MASK52));
+                        }
+                    }
+                }
+            }
+        }
+
+        #[test]
+        fn kernel_reduction_and_subtraction_match_arkworks() {
+            if !available() {
+                eprintln!("no AVX-512 IFMA on this CPU: the kernel is not tested");
+                return;
+            }
+            let values = values();
+            let canonical_lanes = lanes_of(&values, false);
+            let lazy_lanes = lanes_of(&values, true);
+            let reversed: Vec<Fq> = values.iter().rev().copied().collect();
+            let reversed_lanes = lanes_of(&reversed, false);
+            for (group, (a, lazy)) in canonical_lanes.iter().zip(&lazy_lanes).enumerate() {
+                let b = &reversed_lanes[group];
+                // SAFETY: `available()` confirmed AVX-512F and AVX-512 IFMA.
+                let (reduced, difference, from_three_p) = unsafe {
+                    let c = lanes();
+                    let lazy = vector(lazy);
+                    // x + p + 2p lies in [3p, 4p): both subtractions of `canonical` are taken.
+                    let three_p = add_sub(&lazy, &c.two_p, &zero_vector(), c.mask);
+                    (
+                        store(&canonical(&lazy, &c)),
+                        store(&canonical(&add_sub(&vector(a), &c.p, &vector(b), c.mask), &c)),
+                        store(&canonical(&three_p, &c)),
+                    )
+                };
+                for lane in 0..8 {
+                    let index = (group * 8 + lane) % values.len();
+                    assert_eq!(reduced[lane], a[lane], "canonical(x + p), lane {index}");
+                    assert_eq!(from_three_p[lane], a[lane], "canonical(x + 3p), lane {index}");
+                    assert_eq!(
+                        from52(&difference[lane]),
+                        values[index] - reversed[index],
+                        "x - y, lane {index}"
+                    );
+                    assert!(below(&difference[lane], &P52), "x - y not canonical");
+                }
+            }
+        }
+
+        #[target_feature(enable = "avx512f,avx512ifma")]
+        fn zero_vector() -> Vector {
+            [_mm512_setzero_si512(); 8]
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ark_ff::Zero;
 
     #[test]
     fn modulus_limbs_match_arkworks() {

@@ -440,6 +440,16 @@ mod tests {
         let mut expected = vec![G1Affine::identity(); 101];
         G1Affine::add_pairs(&negated, &pairs, &mut expected, &mut ArkScratch::default());
         let points52: Vec<Point52> = negated.iter().map(Point52::from_affine).collect();
+        if ifma::available() {
+            // The kernel itself adds every pair but the special ones: two doublings and two
+            // negations (pair 2 is points 4 and 5 too).
+            let mut kernel_only = vec![Point52::default(); 101];
+            let mut left_alone = ifma::add_pairs(&points52, &pairs, &mut kernel_only);
+            left_alone.sort_unstable();
+            assert_eq!(left_alone, [2, 7, 50, 60]);
+        } else {
+            eprintln!("no AVX-512 IFMA on this CPU: only the fallback is tested");
+        }
         let mut next52 = vec![Point52::default(); 101];
         Point52::add_pairs(&points52, &pairs, &mut next52, &mut ());
         for (index, (got, want)) in next52.iter().zip(&expected).enumerate() {
