@@ -108,10 +108,12 @@ pub struct ParallelStats {
     pub dependent: u64,
     /// Longest dependency chain of the plan, in transactions.
     pub critical_path: u64,
-    /// Time worker 0 spent committing (validation, re-execution, fee, overlay, receipt and
-    /// change-set bookkeeping), in seconds: the serial part of the block.
+    /// Time worker 0 spent committing (validation, re-execution, overlay writes), in seconds:
+    /// the serial part of the block.
+    #[serde(rename = "serial_commit_seconds")]
     pub commit_seconds: f64,
     /// Time all workers spent running transactions, summed, in seconds.
+    #[serde(rename = "worker_busy_seconds")]
     pub execute_seconds: f64,
     /// The change set came from replaying the block into revm's `State` (an account was
     /// destroyed, or the block predates EIP-161) rather than from the overlay.
