@@ -13,6 +13,13 @@
 //! then merely depend on them (the [`DependencyPlan`](crate::DependencyPlan) decides exactly).
 //! Tasks inside one frame never truly conflict, because the filter has no false negatives.
 //!
+//! The filter's answer is confirmed before placement: each frame it reports (and that order
+//! allows) is checked against the frame's exact keys, and dropped from the conflict mask if it
+//! does not truly conflict. Without this, a key many tasks hold (an ERC20 token's account, read by
+//! every transfer of the token) that one frame's filter falsely covers would exclude that frame for
+//! every later such task until it flushes. The check runs only for reported frames, so a block
+//! without conflicts costs no hashing (`OpenFrame` hashes a frame's keys on its first check).
+//!
 //! Per-sender order: a task never lands in a frame that flushes before the frame of a same-sender
 //! predecessor. Placement respects the recorded "must flush before" relation between open frames
 //! (`flush_order.rs`, `DESIGN.md`), and every flush first flushes the frames recorded as before
@@ -33,8 +40,9 @@ const FIRST_SLOT: FrameSlot = FrameSlot::from_lane(0);
 /// Options of a [`Framer`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct FramerOptions {
-    /// Keep each open frame's exact key set too, and check every filter answer against it to
-    /// count false positives. Costs a hash-map lookup per key and open frame; off for production.
+    /// Check the filter's answer for every open frame, not only the reported ones, against the
+    /// frame's exact keys, to count false positives. Costs a hash-map lookup per key and open
+    /// frame; off for production.
     pub measure_false_positives: bool,
 }
 
@@ -59,8 +67,12 @@ pub struct FramerCounters {
     pub filter_checks: u64,
     /// Checked pairs that truly do not conflict.
     pub true_non_conflicts: u64,
-    /// Checked pairs the filter reported as conflicting although they do not truly conflict.
+    /// Checked pairs the filter reported as conflicting although they do not truly conflict: what
+    /// the filter alone says, before the exact confirmation drops them.
     pub false_positives: u64,
+    /// Checked pairs the placement decision treated as conflicting although they do not truly
+    /// conflict: false positives the exact confirmation let through; always 0 (tests assert it).
+    pub placement_false_positives: u64,
     /// Checked pairs the filter missed although they truly conflict; always 0 (tests assert it).
     pub false_negatives: u64,
 }
@@ -168,11 +180,13 @@ impl Framer {
         let sender_indices = &sender_indices[..task.transaction_count()];
 
         let mut predecessor_frames = self.predecessor_frames(sender_indices);
-        let mut conflicts = self.filter.conflicts(access_set);
+        let mut forbidden = self.flush_order.forbidden(predecessor_frames);
+        let reported = self.filter.conflicts(access_set);
+        let mut conflicts = self.confirmed_conflicts(access_set, reported & !forbidden);
         if self.options.measure_false_positives {
-            self.measure(access_set, conflicts);
+            self.measure(access_set, reported, conflicts, forbidden);
         }
-        let mut available = !(conflicts | self.flush_order.forbidden(predecessor_frames));
+        let mut available = !(conflicts | forbidden);
         if available == 0 {
             // Every frame conflicts or must precede a predecessor's frame: flush frame 0 (and what
             // must precede it). The emptied frame 0 conflicts with nothing and follows nothing, so
@@ -180,8 +194,10 @@ impl Framer {
             // will flush later and their tasks merely come after it in the block.
             self.flush_with_predecessors(FIRST_SLOT, FlushReason::Forced, sink);
             predecessor_frames = self.predecessor_frames(sender_indices);
-            conflicts = self.filter.conflicts(access_set);
-            available = !(conflicts | self.flush_order.forbidden(predecessor_frames));
+            forbidden = self.flush_order.forbidden(predecessor_frames);
+            let reported = self.filter.conflicts(access_set);
+            conflicts = self.confirmed_conflicts(access_set, reported & !forbidden);
+            available = !(conflicts | forbidden);
             debug_assert_ne!(available & FIRST_SLOT.bit(), 0, "emptied frame 0 must be free");
         }
         let slot = FrameSlot::from_lane(available.trailing_zeros());
@@ -190,7 +206,7 @@ impl Framer {
         self.filter.insert(slot, access_set);
         self.occupied |= slot.bit();
         let frame = &mut self.frames[slot.index()];
-        frame.add(task_id, task, self.options.measure_false_positives);
+        frame.add(task_id, task);
         let placement = SenderPlacement { slot, generation: frame.generation };
         let full = frame.is_full();
         for &index in sender_indices {
@@ -230,16 +246,32 @@ impl Framer {
         })
     }
 
-    /// Checks the filter's answer `conflicts` against the exact keys of every open frame.
-    fn measure(&mut self, access_set: &AccessSet, conflicts: u64) {
+    /// The frames of `candidates` (frames the filter reports) that truly conflict with a task with
+    /// `access_set`: the filter's false positives removed.
+    fn confirmed_conflicts(&mut self, access_set: &AccessSet, candidates: u64) -> u64 {
+        let mut confirmed = candidates;
+        for slot in slots_of(candidates) {
+            if !self.frames[slot.index()].truly_conflicts_with(access_set) {
+                confirmed &= !slot.bit();
+            }
+        }
+        confirmed
+    }
+
+    /// Checks, for every open frame, the filter's answer `reported` and the placement decision's
+    /// (`confirmed`, plus the frames `forbidden` by sender order, which are no conflict claim)
+    /// against the frame's exact keys.
+    fn measure(&mut self, access_set: &AccessSet, reported: u64, confirmed: u64, forbidden: u64) {
         for slot in slots_of(self.occupied) {
             let truly = self.frames[slot.index()].truly_conflicts_with(access_set);
-            let reported = conflicts & slot.bit() != 0;
+            let reported = reported & slot.bit() != 0;
+            let placed_around = confirmed & !forbidden & slot.bit() != 0;
             self.counters.filter_checks += 1;
             match (truly, reported) {
                 (false, reported) => {
                     self.counters.true_non_conflicts += 1;
                     self.counters.false_positives += u64::from(reported);
+                    self.counters.placement_false_positives += u64::from(placed_around);
                 }
                 (true, false) => self.counters.false_negatives += 1,
                 (true, true) => {}
@@ -303,6 +335,7 @@ mod tests {
     use super::*;
     use crate::access_set::KeyPrefix;
     use crate::frame::MAX_TASKS_PER_FRAME;
+    use crate::frame_filter::{probe_positions, PROBE_COUNT};
 
     fn key(index: u64) -> KeyPrefix {
         let mixed = index.wrapping_add(1).wrapping_mul(0x9e37_79b9_7f4a_7c15);
@@ -334,6 +367,48 @@ mod tests {
         }
         framer.finish_block(&mut sink);
         frames
+    }
+
+    /// A key other than `target` that shares `target`'s probe number `probe` and takes its other
+    /// probes from `key(index)`: a few of them make a filter falsely report `target`.
+    fn key_sharing_probe(target: &KeyPrefix, probe: usize, index: u64) -> KeyPrefix {
+        let low_bits = |key: &KeyPrefix| {
+            let mut bytes = [0u8; 8];
+            bytes[..7].copy_from_slice(&key[..7]);
+            u64::from_le_bytes(bytes)
+        };
+        let mask = 0x7ff << (11 * probe);
+        let mut shared = key(index);
+        let bits = (low_bits(&shared) & !mask) | (low_bits(target) & mask);
+        shared[..7].copy_from_slice(&bits.to_le_bytes()[..7]);
+        assert_ne!(&shared, target);
+        assert_eq!(probe_positions(&shared)[probe], probe_positions(target)[probe]);
+        shared
+    }
+
+    #[test]
+    fn a_false_positive_on_a_key_every_task_reads_does_not_exclude_the_frame() {
+        // Task 0 writes five keys that together cover every probe bit of `token` in frame 0's
+        // read-write filter; each later task reads `token` and writes a key of its own.
+        let token = key(1 << 30);
+        let covering =
+            (0..PROBE_COUNT).map(|probe| key_sharing_probe(&token, probe, 2000 + probe as u64));
+        let mut tasks = vec![Task::single(SenderId(key(1 << 41)), AccessSet::new([], covering))];
+        tasks.extend((0..100).map(|sender| {
+            Task::single(
+                SenderId(key(1 << 40 | sender)),
+                AccessSet::new([token], [key(3000 + sender)]),
+            )
+        }));
+        let mut filter = FrameFilter::new();
+        filter.insert(FIRST_SLOT, tasks[0].access_set());
+        assert_eq!(filter.conflicts(tasks[1].access_set()), FIRST_SLOT.bit(), "false positive");
+
+        // None truly conflicts with another: one frame holds them all, as without `token`.
+        let options = FramerOptions { measure_false_positives: true };
+        let mut framer = Framer::with_options(options);
+        let frames = frame_all(&mut framer, &tasks);
+        assert_eq!(frames, vec![(0, FlushReason::EndOfBlock, (0..101).collect())]);
     }
 
     #[test]
@@ -397,6 +472,7 @@ mod tests {
         assert_eq!(framed, 5000);
         assert_eq!(framer.counters(), &FramerCounters::default());
         assert_eq!(counters.false_negatives, 0);
+        assert_eq!(counters.placement_false_positives, 0);
         assert!(counters.filter_checks > 0);
         assert!(counters.false_positive_rate().is_some_and(|rate| rate < 0.05), "{counters:?}");
     }

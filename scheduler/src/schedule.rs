@@ -47,7 +47,9 @@ pub struct ScheduleStats {
     /// Frames flushed early to keep a sender's transactions in nonce order (producer mode).
     pub sender_order_flushes: u64,
     /// Bloom-filter false positives per truly non-conflicting (task, open frame) pair, measured
-    /// against exact sets (producer mode; 0 in replay mode, which uses no filter).
+    /// against exact sets (producer mode; 0 in replay mode, which uses no filter). What the filter
+    /// alone says: the framer confirms reported frames against exact keys before placing, so none
+    /// of these false positives affects the order.
     pub false_positive_rate: f64,
     /// The numerator of `false_positive_rate`: (task, open frame) pairs reported as conflicting
     /// that do not truly conflict. Kept with the denominator so rates of several blocks combine.

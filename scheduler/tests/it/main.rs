@@ -6,3 +6,4 @@ mod blocks;
 mod filter_oracle;
 mod release_threads;
 mod schedule_properties;
+mod shared_keys;
