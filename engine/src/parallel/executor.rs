@@ -767,6 +767,13 @@ impl Committer {
     }
 
     /// Credits the fees held back so far to the beneficiary, as one write at `version`.
+    ///
+    /// One credit stands for the per-transaction credits revm makes; the final balance is the
+    /// same. Two corners differ in form only: a sum past 2^256 wei saturates where revm skips
+    /// each overflowing credit (unreachable with real balances), and an existing *empty*
+    /// beneficiary touched by zero-fee transactions is removed and re-created per transaction
+    /// in revm's `State`, which marks its (empty) storage wiped in the change set of a block
+    /// replayed into `State`; no test or fixture reaches it.
     fn credit_fees<S: StateReader>(
         &mut self,
         shared: &BlockShared<'_, S>,
