@@ -3,12 +3,14 @@
 //!
 //! - [`predict`]: access-set prediction (fields for transfers, revm simulation otherwise).
 //! - [`ParallelExecutor`]: one block under a dependency plan on pinned workers with
-//!   work-stealing deques, committed in block order through alloy-evm's block executor.
+//!   work-stealing deques, committed in block order into a versioned overlay whose final values
+//!   become the block's change set.
 //! - [`schedule_block`]: prediction → scheduler tasks → order and plan, in producer mode (FAFO
 //!   reorders) or replay mode (order kept).
 //!
 //! Results equal the sequential oracle's over the same order, bit for bit: predictions only
-//! decide what may run at once; every read is validated at commit.
+//! decide what may run at once; a run's reads are validated at commit unless it and every run
+//! before it stayed inside their predictions (the plan then guarantees them).
 
 mod executor;
 mod handler;

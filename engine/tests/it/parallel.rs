@@ -121,21 +121,33 @@ fn repeated_runs_agree() {
     }
 }
 
-/// A signed EIP-1559 transaction from key `index` of seed 99.
-fn signed(index: u32, nonce: u64, to: Address, value: u64, input: Bytes) -> RecoveredTx {
+/// A signed EIP-1559 transaction from key `index` of seed 99, paying `tip` per gas.
+fn transaction(
+    index: u32,
+    nonce: u64,
+    to: TxKind,
+    value: u64,
+    input: Bytes,
+    tip: u128,
+) -> RecoveredTx {
     let (secret, _) = derive_key(99, index);
     let tx = TxEip1559 {
         chain_id: DEV_CHAIN_ID,
         nonce,
         gas_limit: 200_000,
         max_fee_per_gas: u128::from(GENESIS_BASE_FEE) * 4,
-        max_priority_fee_per_gas: 1_000_000_000 + u128::from(index),
-        to: TxKind::Call(to),
+        max_priority_fee_per_gas: tip,
+        to,
         value: U256::from(value),
         access_list: Default::default(),
         input,
     };
     intake(&[sign_and_encode(tx, &secret)]).unwrap().remove(0)
+}
+
+/// A call from key `index`, its tip varied by sender.
+fn signed(index: u32, nonce: u64, to: Address, value: u64, input: Bytes) -> RecoveredTx {
+    transaction(index, nonce, TxKind::Call(to), value, input, 1_000_000_000 + u128::from(index))
 }
 
 fn funded(count: u32) -> Vec<GenesisAccount> {
@@ -259,19 +271,7 @@ fn set(index: u32, nonce: u64, slot: u64, value: u64) -> RecoveredTx {
 }
 
 fn create(index: u32, nonce: u64, value: u64, init: &'static [u8]) -> RecoveredTx {
-    let (secret, _) = derive_key(99, index);
-    let tx = TxEip1559 {
-        chain_id: DEV_CHAIN_ID,
-        nonce,
-        gas_limit: 200_000,
-        max_fee_per_gas: u128::from(GENESIS_BASE_FEE) * 4,
-        max_priority_fee_per_gas: 1_000_000_000,
-        to: TxKind::Create,
-        value: U256::from(value),
-        access_list: Default::default(),
-        input: Bytes::from_static(init),
-    };
-    intake(&[sign_and_encode(tx, &secret)]).unwrap().remove(0)
+    transaction(index, nonce, TxKind::Create, value, Bytes::from_static(init), 1_000_000_000)
 }
 
 #[test]

@@ -324,14 +324,7 @@ pub fn reconstruct<'a>(
             reason: "re-encoded chunks change the root",
         });
     }
-    let len = commitment.original_len as usize;
-    if block[len..].iter().any(|&byte| byte != 0) {
-        return Err(SvidError::InconsistentEncoding {
-            reason: "padding after the block is not zero",
-        });
-    }
-    block.truncate(len);
-    Ok(block)
+    super::strip_padding(block, commitment.original_len)
 }
 
 /// Restores missing data shards from `k` given shards (data or recovery), stripe by stripe.

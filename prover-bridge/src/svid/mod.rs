@@ -237,6 +237,24 @@ pub(crate) fn check_chunk_shape(
     Ok(())
 }
 
+/// The block of `original_len` bytes from its decoded, padded form: the padding must be zero,
+/// since the encoder wrote zeros there.
+pub(crate) fn strip_padding(mut block: Vec<u8>, original_len: u64) -> Result<Vec<u8>> {
+    let len = usize::try_from(original_len).unwrap_or(usize::MAX);
+    match block.get(len..) {
+        Some(padding) if padding.iter().all(|&byte| byte == 0) => {
+            block.truncate(len);
+            Ok(block)
+        }
+        Some(_) => {
+            Err(SvidError::InconsistentEncoding { reason: "padding after the block is not zero" })
+        }
+        None => Err(SvidError::InconsistentEncoding {
+            reason: "the decoded block is shorter than the committed length",
+        }),
+    }
+}
+
 /// The given chunks, in order, after checking that every index is below `n`, none repeats,
 /// and there are at least `k`.
 pub(crate) fn distinct_chunks<'a, T>(

@@ -1,6 +1,6 @@
 //! `zero-producer bench`.
 
-use crate::Failure;
+use crate::{workload_args::WorkloadShape, Failure};
 use clap::{Args, ValueEnum};
 use std::path::PathBuf;
 use zero_engine::{
@@ -9,7 +9,6 @@ use zero_engine::{
     },
     parallel::PredictionMode,
 };
-use zero_fixtures::workload::{HotSpot, WorkloadConfig, WorkloadKind};
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 enum EngineArg {
@@ -67,18 +66,8 @@ pub struct BenchArgs {
     /// at exit, when not given.
     #[arg(long)]
     datadir: Option<PathBuf>,
-    /// Workload seed; the same seed gives the same blocks and the same state root.
-    #[arg(long, default_value_t = 1)]
-    seed: u64,
-    /// Fraction of senders and receivers drawn from the hot accounts.
-    #[arg(long, requires = "hot_accounts")]
-    hot_fraction: Option<f64>,
-    /// Number of hot accounts.
-    #[arg(long, requires = "hot_fraction")]
-    hot_accounts: Option<usize>,
-    /// Constant-product pools for the amm and mixed workloads.
-    #[arg(long, default_value_t = 16)]
-    pools: usize,
+    #[command(flatten)]
+    shape: WorkloadShape,
     /// Print one JSON object per line instead of a summary.
     #[arg(long)]
     json: bool,
@@ -97,23 +86,15 @@ impl BenchArgs {
             predict: PredictArg::Simulate,
             state: StateArg::Qmdb,
             datadir: None,
-            seed: 1,
-            hot_fraction: None,
-            hot_accounts: None,
-            pools: 16,
+            shape: WorkloadShape::default(),
             json: false,
         }
     }
 }
 
 pub fn run(args: BenchArgs) -> Result<(), Failure> {
-    let kind: WorkloadKind = args.workload.parse().map_err(Failure::input)?;
-    let mut config = WorkloadConfig::new(kind, args.accounts, args.txs, args.block_txs, args.seed);
-    config.pools = args.pools;
-    if let (Some(fraction), Some(accounts)) = (args.hot_fraction, args.hot_accounts) {
-        config.hot_spot = Some(HotSpot { fraction, accounts });
-    }
-    config.validate().map_err(Failure::input)?;
+    let config = args.shape.config(&args.workload, args.accounts, args.txs, args.block_txs)?;
+    let kind = config.kind;
     let threads = args.threads.map(usize::from);
     let prediction = match args.predict {
         PredictArg::Simulate => PredictionMode::Simulate,

@@ -9,6 +9,7 @@ mod da;
 mod replay;
 mod schedule_stats;
 mod state_bench;
+mod workload_args;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;

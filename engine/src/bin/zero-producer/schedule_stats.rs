@@ -1,12 +1,11 @@
 //! `zero-producer schedule-stats`.
 
-use crate::Failure;
+use crate::{workload_args::WorkloadShape, Failure};
 use clap::Args;
 use zero_engine::{
     chain::DEV_CHAIN_ID,
     schedule_stats::{run as run_schedule_stats, ScheduleStatsError, ScheduleStatsReport},
 };
-use zero_fixtures::workload::{HotSpot, WorkloadConfig, WorkloadKind};
 
 #[derive(Args, Debug)]
 #[command(after_help = "Each block is framed and planned on its own. The figures add up over \
@@ -27,33 +26,17 @@ pub struct ScheduleStatsArgs {
     /// Transactions per block; each block is framed on its own.
     #[arg(long, default_value_t = 10_000)]
     block_txs: usize,
-    /// Workload seed; the same seed gives the same transactions and the same figures (except
-    /// the framing rate).
-    #[arg(long, default_value_t = 1)]
-    seed: u64,
-    /// Fraction of senders and receivers (and swaps' pools) drawn from the hot set, in [0, 1].
-    #[arg(long, requires = "hot_accounts")]
-    hot_fraction: Option<f64>,
-    /// Size of the hot set of accounts (at most --accounts).
-    #[arg(long, requires = "hot_fraction")]
-    hot_accounts: Option<usize>,
-    /// Constant-product pools for the amm and mixed workloads.
-    #[arg(long, default_value_t = 16)]
-    pools: usize,
+    #[command(flatten)]
+    shape: WorkloadShape,
     /// Print one JSON object per line instead of a table.
     #[arg(long)]
     json: bool,
 }
 
 pub fn run(args: ScheduleStatsArgs) -> Result<(), Failure> {
-    let kind: WorkloadKind = args.workload.parse().map_err(Failure::input)?;
-    let mut config = WorkloadConfig::new(kind, args.accounts, args.txs, args.block_txs, args.seed);
-    config.pools = args.pools;
+    let mut config = args.shape.config(&args.workload, args.accounts, args.txs, args.block_txs)?;
     config.chain_id = DEV_CHAIN_ID;
-    if let (Some(fraction), Some(accounts)) = (args.hot_fraction, args.hot_accounts) {
-        config.hot_spot = Some(HotSpot { fraction, accounts });
-    }
-    config.validate().map_err(Failure::input)?;
+    let kind = config.kind;
     tracing::info!(workload = %kind, txs = args.txs, accounts = args.accounts, "generating workload");
     let report = run_schedule_stats(&config).map_err(|error| match error {
         ScheduleStatsError::Workload(error) => Failure::input(error),

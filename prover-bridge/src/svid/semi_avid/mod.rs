@@ -473,14 +473,7 @@ pub fn reconstruct<'a>(
             Ok(())
         },
     )?;
-    let len = commitment.original_len as usize;
-    if block[len..].iter().any(|&byte| byte != 0) {
-        return Err(SvidError::InconsistentEncoding {
-            reason: "padding after the block is not zero",
-        });
-    }
-    block.truncate(len);
-    Ok(block)
+    super::strip_padding(block, commitment.original_len)
 }
 
 #[cfg(test)]
