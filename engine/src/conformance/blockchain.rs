@@ -31,7 +31,7 @@ use alloy_rlp::Decodable;
 use std::path::Path;
 use zero_fixtures::ethereum_tests::{
     blockchain::{self, BlockchainTest},
-    genesis_accounts, list_json_files, TestState,
+    genesis_accounts, TestState,
 };
 use zero_state::StateCommit;
 
@@ -40,11 +40,7 @@ pub fn run_blockchain_suite(
     dir: &Path,
     options: &SuiteOptions,
 ) -> Result<SuiteReport, ConformanceError> {
-    let files = list_json_files(dir)?;
-    if files.is_empty() {
-        return Err(ConformanceError::NoTests { path: dir.to_path_buf() });
-    }
-    Ok(run_blockchain_files(&files, options))
+    Ok(run_blockchain_files(&super::suite_files(dir)?, options))
 }
 
 /// Runs the `BlockchainTests` in `files` (in parallel across files; the report keeps file order).

@@ -130,6 +130,15 @@ pub enum ConformanceError {
     },
 }
 
+/// The `.json` test files under `dir`; none is an error.
+fn suite_files(dir: &std::path::Path) -> Result<Vec<PathBuf>, ConformanceError> {
+    let files = zero_fixtures::ethereum_tests::list_json_files(dir)?;
+    if files.is_empty() {
+        return Err(ConformanceError::NoTests { path: dir.to_path_buf() });
+    }
+    Ok(files)
+}
+
 /// Runs `run_file` over `files` in parallel; the report keeps file order.
 fn run_files<P: AsRef<std::path::Path> + Sync>(
     suite: report::Suite,

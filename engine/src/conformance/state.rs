@@ -35,7 +35,7 @@ use revm::{
 };
 use std::path::Path;
 use zero_fixtures::ethereum_tests::{
-    genesis_accounts, list_json_files,
+    genesis_accounts,
     state::{self, PostEntry, StateEnv, StateTest, StateTransaction},
 };
 use zero_state::StateCommit;
@@ -48,11 +48,7 @@ pub fn run_state_suite(
     dir: &Path,
     options: &SuiteOptions,
 ) -> Result<SuiteReport, ConformanceError> {
-    let files = list_json_files(dir)?;
-    if files.is_empty() {
-        return Err(ConformanceError::NoTests { path: dir.to_path_buf() });
-    }
-    Ok(run_state_files(&files, options))
+    Ok(run_state_files(&super::suite_files(dir)?, options))
 }
 
 /// Runs the `GeneralStateTests` in `files` (in parallel across files; the report keeps file
