@@ -15,7 +15,7 @@ fn sequential_block(criterion: &mut Criterion) {
         let prepared = prepare(kind, 50_000, BLOCK_TXS, BLOCK_TXS);
         group.bench_function(kind.name(), |bencher| {
             bencher.iter_batched(
-                || prepared.chain.clone(),
+                || prepared.chain.try_clone().expect("the prepared chain has settled"),
                 |mut chain| {
                     chain
                         .produce_sequential(prepared.workload.coinbase, &prepared.blocks[0])

@@ -13,10 +13,15 @@
 //! FAFO's prediction (ParaLyze) happens when a producer admits a transaction, ahead of block
 //! building; like intake it is timed apart (`predict_seconds`) and left out of `tps`;
 //! `tps_with_prediction` puts it back. Framing and planning are inside `tps`.
+//!
+//! Headers carry their parent's state root by default ([`HeaderRoot::Parent`]); then the FAFO
+//! engine on QMDB commits each block in the background while the next block executes
+//! (`pipelined` in the report), and the clock stops only when the last block's commit has
+//! finished. The sequential engine always commits each block before starting the next.
 
 use crate::{
     chain::{ChainSpec, DEV_CHAIN_ID},
-    devchain::DevChain,
+    devchain::{DevChain, HeaderRoot},
     intake::{intake, IntakeError, RecoveredTx},
     parallel::{ParallelExecutor, PredictionMode},
     ExecutionError,
@@ -116,6 +121,10 @@ pub struct BenchReport {
     /// FAFO's prediction mode (absent for sequential).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub prediction: Option<&'static str>,
+    /// Which root the headers carry: `own` or `parent` (module documentation).
+    pub header_root: &'static str,
+    /// Each block's commit ran in the background while the next block executed.
+    pub pipelined: bool,
     /// Prediction time, in seconds, not part of `seconds` (0 for sequential).
     pub predict_seconds: f64,
     /// Transactions per second with prediction time added.
@@ -125,7 +134,8 @@ pub struct BenchReport {
     /// Parallel execution time, in seconds, part of `seconds` (FAFO; 0 for sequential).
     pub execute_seconds: f64,
     /// State commit (Merkleization) time, in seconds, part of `seconds` (FAFO; 0 for
-    /// sequential, whose figure does not separate it).
+    /// sequential, whose figure does not separate it). When pipelined, the time the block loop
+    /// waited for the previous block's background commit (and the wait for the last one).
     pub commit_seconds: f64,
     /// Serial commit time inside execution (validation, fee, overlay, receipts), in seconds
     /// (FAFO).
@@ -186,9 +196,10 @@ pub fn run(
     config: &WorkloadConfig,
     engine: EngineKind,
     store: &StoreKind,
+    header_root: HeaderRoot,
 ) -> Result<BenchReport, BenchError> {
     let prepared = Prepared::generate(config)?;
-    Ok(run_prepared(&prepared, engine, store, "run", None)?.0)
+    Ok(run_prepared(&prepared, engine, store, header_root, "run", None)?.0)
 }
 
 /// `bench --engine both`: the same workload through FAFO, then through the sequential engine
@@ -221,12 +232,14 @@ pub fn run_both(
     threads: Option<usize>,
     prediction: PredictionMode,
     store: &StoreKind,
+    header_root: HeaderRoot,
 ) -> Result<(BenchReport, BenchReport, Comparison), BenchError> {
     let prepared = Prepared::generate(config)?;
     let fafo_engine = EngineKind::Fafo { threads, prediction };
-    let (fafo, orders) = run_prepared(&prepared, fafo_engine, store, "fafo", None)?;
+    let (fafo, orders) = run_prepared(&prepared, fafo_engine, store, header_root, "fafo", None)?;
+    let sequential = EngineKind::Sequential;
     let (sequential, _) =
-        run_prepared(&prepared, EngineKind::Sequential, store, "sequential", Some(&orders))?;
+        run_prepared(&prepared, sequential, store, header_root, "sequential", Some(&orders))?;
     let comparison = Comparison {
         workload: fafo.workload,
         state: fafo.state,
@@ -271,11 +284,15 @@ fn run_prepared(
     prepared: &Prepared,
     engine: EngineKind,
     store: &StoreKind,
+    header_root: HeaderRoot,
     label: &str,
     orders: Option<&[Vec<RecoveredTx>]>,
 ) -> Result<(BenchReport, Vec<Vec<RecoveredTx>>), BenchError> {
     match store {
-        StoreKind::Memory => run_on(prepared, engine, store, MemoryState::new(), orders),
+        StoreKind::Memory => {
+            let chain = Chain { header_root, pipeline: None };
+            run_on(prepared, engine, store, MemoryState::new(), chain, orders)
+        }
         StoreKind::Qmdb { datadir } => {
             let datadir = datadir.as_ref().map(|dir| match label {
                 "run" => dir.clone(),
@@ -285,10 +302,23 @@ fn run_prepared(
                 fresh_datadir(datadir.as_deref(), "a benchmark starts from a fresh store")
                     .map_err(BenchError::DataDir)?;
             let store_state = Qmdb::open(&dir, QmdbConfig::default())?;
-            run_on(prepared, engine, store, store_state, orders)
+            let pipelined =
+                matches!(engine, EngineKind::Fafo { .. }) && header_root == HeaderRoot::Parent;
+            let pipeline = pipelined.then_some(DevChain::pipelined as fn(_) -> _);
+            run_on(prepared, engine, store, store_state, Chain { header_root, pipeline }, orders)
         }
     }
 }
+
+/// How a run's chain is set up: the root its headers carry and, for a store that can commit
+/// in the background, the step that turns pipelining on.
+struct Chain<S> {
+    header_root: HeaderRoot,
+    pipeline: Option<Pipeline<S>>,
+}
+
+/// [`DevChain::pipelined`], for a store known to support it.
+type Pipeline<S> = fn(DevChain<S>) -> Result<DevChain<S>, ExecutionError>;
 
 /// The directory a benchmark's fresh store goes in: `datadir`, which must be empty or absent, or
 /// a new temporary directory (returned too, so it lives as long as the store and is then removed).
@@ -317,17 +347,22 @@ fn run_on<S: StateReader + StateCommit>(
     engine: EngineKind,
     store: &StoreKind,
     state: S,
+    setup: Chain<S>,
     orders: Option<&[Vec<RecoveredTx>]>,
 ) -> Result<(BenchReport, Vec<Vec<RecoveredTx>>), BenchError> {
     let config = &prepared.config;
     let workload = &prepared.workload;
     let started = Instant::now();
-    let mut chain = DevChain::genesis(
+    let mut chain = DevChain::genesis_with(
         ChainSpec::dev(DEV_CHAIN_ID),
         state,
         &workload.genesis,
         block_gas_limit(config.block_txs),
+        setup.header_root,
     )?;
+    if let Some(pipeline) = setup.pipeline {
+        chain = pipeline(chain)?;
+    }
     let genesis_seconds = started.elapsed().as_secs_f64();
     let blocks = orders.unwrap_or(&prepared.blocks);
 
@@ -379,6 +414,9 @@ fn run_on<S: StateReader + StateCommit>(
                 }
             }
         }
+        let started = Instant::now();
+        chain.settle()?;
+        totals.commit_seconds += started.elapsed().as_secs_f64();
         Ok(())
     })?;
     // Prediction happens at admission, ahead of the block (module documentation).
@@ -398,6 +436,8 @@ fn run_on<S: StateReader + StateCommit>(
             EngineKind::Fafo { prediction, .. } => Some(prediction.name()),
             EngineKind::Sequential => None,
         },
+        header_root: setup.header_root.name(),
+        pipelined: setup.pipeline.is_some(),
         predict_seconds: totals.predict_seconds,
         tps_with_prediction: txs as f64 / (seconds + totals.predict_seconds),
         schedule_seconds: totals.schedule_seconds,

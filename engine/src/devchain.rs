@@ -2,14 +2,25 @@
 //!
 //! [`DevChain`] builds each next header (number, timestamp, EIP-1559 base fee, parent hash),
 //! executes the block's transactions, fills in the outputs (gas used, receipts root, logs bloom,
-//! and the store's state root), commits the changes with the block's hash, and moves on. The
-//! header's `state_root` is the store's own root (QMDB or in-memory), not a Merkle-Patricia root.
+//! and a state root), commits the changes with the block's hash, and moves on. The header's
+//! `state_root` is the store's own root (QMDB or in-memory), not a Merkle-Patricia root.
+//!
+//! Which root a header carries is a property of the chain ([`HeaderRoot`]). With
+//! [`HeaderRoot::Own`], as on Ethereum, it is the root after the block itself, so the next block
+//! cannot start until the store has Merkleized this one: the next block's execution reads this
+//! block's hash (EIP-2935 history, `BLOCKHASH`, and here also the beacon root and `PREVRANDAO`).
+//! With [`HeaderRoot::Parent`] a header carries the root after its parent, as in chains with a
+//! delayed state root: every block's root is still computed and committed to (by the next
+//! header), but a block's hash is known as soon as it has executed, and with a
+//! [`SharedCommit`] store ([`DevChain::pipelined`]) the commit of block N runs in the
+//! background while block N+1 executes, reading N's writes from memory ([`crate::pipeline`]).
 
 use crate::{
     chain::ChainSpec,
     genesis::{genesis_changes, system_contracts},
     intake::RecoveredTx,
     parallel::{predict, schedule_block, ParallelExecutor, ParallelStats, PredictionMode},
+    pipeline::{Layered, RecentBlock},
     sequential::{evm_env, execute_block, BlockInput, BlockOutcome},
     trie::ordered_trie_root,
     ExecutionError,
@@ -17,10 +28,14 @@ use crate::{
 use alloy_consensus::{constants::EMPTY_WITHDRAWALS, Header, EMPTY_OMMER_ROOT_HASH};
 use alloy_eips::{eip1559::BaseFeeParams, eip2718::Encodable2718, eip7685::EMPTY_REQUESTS_HASH};
 use alloy_primitives::{Address, B256};
-use std::time::Instant;
+use std::{
+    sync::Arc,
+    thread::{self, JoinHandle},
+    time::Instant,
+};
 use zero_fixtures::GenesisAccount;
 use zero_scheduler::{ScheduleMode, ScheduleStats};
-use zero_state::{StateCommit, StateReader};
+use zero_state::{BlockChanges, SharedCommit, StateCommit, StateError, StateReader};
 
 /// Timestamp of the dev chain's genesis block.
 pub const GENESIS_TIMESTAMP: u64 = 1_700_000_000;
@@ -29,15 +44,112 @@ pub const BLOCK_TIME: u64 = 2;
 /// Base fee of the genesis block: 1 gwei.
 pub const GENESIS_BASE_FEE: u64 = 1_000_000_000;
 
+/// Which state root a header carries (module documentation).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum HeaderRoot {
+    /// The root after the block itself.
+    #[default]
+    Own,
+    /// The root after the block's parent, so that Merkleization can overlap the next block.
+    Parent,
+}
+
+impl HeaderRoot {
+    /// Name used in reports and on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Own => "own",
+            Self::Parent => "parent",
+        }
+    }
+}
+
+/// A commit running in the background, and the writes it is committing, for readers meanwhile.
+struct InFlight {
+    commit: JoinHandle<Result<B256, StateError>>,
+    recent: RecentBlock,
+}
+
+/// Starts committing a block's changes and then its hash; monomorphised where the store is known
+/// to be a [`SharedCommit`].
+type SpawnCommit<S> = fn(Arc<S>, BlockChanges, B256) -> JoinHandle<Result<B256, StateError>>;
+
+fn spawn_commit<S: SharedCommit + 'static>(
+    state: Arc<S>,
+    changes: BlockChanges,
+    hash: B256,
+) -> JoinHandle<Result<B256, StateError>> {
+    thread::spawn(move || {
+        let root = state.commit_block_shared(&changes)?;
+        state.record_block_hash_shared(changes.height, hash)?;
+        Ok(root)
+    })
+}
+
 /// A produced chain: the state store and the last block's header.
-#[derive(Debug, Clone)]
 pub struct DevChain<S> {
     chain: ChainSpec,
-    state: S,
+    /// Shared with the background commit while one runs; otherwise held only here.
+    state: Arc<S>,
     parent: Header,
     /// `parent.hash_slow()`, computed once when the parent was sealed.
     parent_hash: B256,
     gas_limit: u64,
+    header_root: HeaderRoot,
+    /// The root after the last block whose commit has finished.
+    committed_root: B256,
+    /// Set by [`DevChain::pipelined`].
+    spawn_commit: Option<SpawnCommit<S>>,
+    in_flight: Option<InFlight>,
+}
+
+impl<S> std::fmt::Debug for DevChain<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DevChain")
+            .field("head", &self.parent.number)
+            .field("header_root", &self.header_root)
+            .field("pipelined", &self.spawn_commit.is_some())
+            .field("commit_in_flight", &self.in_flight.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S: Clone> DevChain<S> {
+    /// A copy of the chain with its own copy of the store, for forking a prepared state (not
+    /// pipelined). Refused while a commit runs in the background: the store is then mid-block.
+    pub fn try_clone(&self) -> Result<Self, ExecutionError> {
+        if self.in_flight.is_some() {
+            return Err(ExecutionError::Pipeline(
+                "cannot copy a chain while a block commits in the background; settle it first"
+                    .into(),
+            ));
+        }
+        Ok(Self {
+            chain: self.chain.clone(),
+            state: Arc::new(S::clone(&self.state)),
+            parent: self.parent.clone(),
+            parent_hash: self.parent_hash,
+            gas_limit: self.gas_limit,
+            header_root: self.header_root,
+            committed_root: self.committed_root,
+            spawn_commit: self.spawn_commit,
+            in_flight: None,
+        })
+    }
+}
+
+impl<S: SharedCommit + 'static> DevChain<S> {
+    /// Commits each block in the background while the next one executes. Needs
+    /// [`HeaderRoot::Parent`]: with `Own`, the next block needs this block's root first.
+    pub fn pipelined(mut self) -> Result<Self, ExecutionError> {
+        if self.header_root != HeaderRoot::Parent {
+            return Err(ExecutionError::Pipeline(
+                "pipelined commits need headers that carry their parent's state root".into(),
+            ));
+        }
+        self.spawn_commit = Some(spawn_commit::<S>);
+        Ok(self)
+    }
 }
 
 /// How a block went through the FAFO engine.
@@ -75,9 +187,21 @@ impl<S: StateReader + StateCommit> DevChain<S> {
     /// whose blocks have `gas_limit`.
     pub fn genesis(
         chain: ChainSpec,
+        state: S,
+        accounts: &[GenesisAccount],
+        gas_limit: u64,
+    ) -> Result<Self, ExecutionError> {
+        Self::genesis_with(chain, state, accounts, gas_limit, HeaderRoot::Own)
+    }
+
+    /// [`DevChain::genesis`] for a chain whose headers carry `header_root`. The genesis header
+    /// carries the genesis root either way.
+    pub fn genesis_with(
+        chain: ChainSpec,
         mut state: S,
         accounts: &[GenesisAccount],
         gas_limit: u64,
+        header_root: HeaderRoot,
     ) -> Result<Self, ExecutionError> {
         let mut all = system_contracts();
         all.extend_from_slice(accounts);
@@ -98,17 +222,57 @@ impl<S: StateReader + StateCommit> DevChain<S> {
         header.state_root = state.commit_block(&genesis_changes(0, &all, &[]))?;
         let parent_hash = header.hash_slow();
         state.record_block_hash(0, parent_hash)?;
-        Ok(Self { chain, state, parent: header, parent_hash, gas_limit })
+        Ok(Self {
+            chain,
+            state: Arc::new(state),
+            committed_root: header.state_root,
+            parent: header,
+            parent_hash,
+            gas_limit,
+            header_root,
+            spawn_commit: None,
+            in_flight: None,
+        })
     }
 
-    /// The last committed header.
+    /// The last sealed header.
     pub fn head(&self) -> &Header {
         &self.parent
     }
 
-    /// The state store.
+    /// Which root the headers carry.
+    pub fn header_root(&self) -> HeaderRoot {
+        self.header_root
+    }
+
+    /// The state store. While a background commit runs, it may not yet hold the last block:
+    /// [`DevChain::state_view`] reads the state after it, [`DevChain::settle`] waits for it.
     pub fn state(&self) -> &S {
         &self.state
+    }
+
+    /// The state after the last sealed block, whether or not its commit has finished.
+    pub fn state_view(&self) -> Layered<'_, S> {
+        Layered::new(self.in_flight.as_ref().map(|f| &f.recent), &self.state)
+    }
+
+    /// Waits for the background commit, if one runs, and returns the root after the last sealed
+    /// block. A failed commit is returned here (and the chain cannot go on).
+    pub fn settle(&mut self) -> Result<B256, ExecutionError> {
+        if let Some(in_flight) = self.in_flight.take() {
+            self.committed_root = match in_flight.commit.join() {
+                Ok(result) => result?,
+                Err(panic) => std::panic::resume_unwind(panic),
+            };
+        }
+        Ok(self.committed_root)
+    }
+
+    /// The store for a synchronous commit: no background commit may hold it.
+    fn state_mut(&mut self) -> Result<&mut S, ExecutionError> {
+        Arc::get_mut(&mut self.state).ok_or_else(|| {
+            ExecutionError::Pipeline("the store is still shared with a background commit".into())
+        })
     }
 
     /// The header of the next block, outputs not yet filled in.
@@ -151,7 +315,7 @@ impl<S: StateReader + StateCommit> DevChain<S> {
         let header = self.next_header(beneficiary, transactions);
         let input =
             BlockInput { header: &header, ommers: &[], withdrawals: Some(&[]), transactions };
-        let outcome = execute_block(&self.chain, input, &self.state)?;
+        let outcome = execute_block(&self.chain, input, &self.state_view())?;
         self.seal_and_commit(header, outcome)
     }
 
@@ -169,8 +333,9 @@ impl<S: StateReader + StateCommit> DevChain<S> {
         let started = Instant::now();
         let provisional = self.next_header(beneficiary, &[]);
         let env = evm_env(&self.chain, &provisional);
+        let state = self.state_view();
         let predictions =
-            predict(transactions, prediction, &env, beneficiary, &self.state, executor.codes())?;
+            predict(transactions, prediction, &env, beneficiary, &state, executor.codes())?;
         let predict_seconds = started.elapsed().as_secs_f64();
 
         let started = Instant::now();
@@ -195,7 +360,7 @@ impl<S: StateReader + StateCommit> DevChain<S> {
             input,
             &ordered_predictions,
             &schedule.plan,
-            &self.state,
+            &state,
         )?;
         let execute_seconds = started.elapsed().as_secs_f64();
 
@@ -214,8 +379,8 @@ impl<S: StateReader + StateCommit> DevChain<S> {
         Ok((block, report))
     }
 
-    /// Fills the header's outputs from `outcome`, commits the changes and the parent's hash, and
-    /// makes the block the new head.
+    /// Fills the header's outputs from `outcome`, commits the changes and the block's hash (in
+    /// the background when pipelined), and makes the block the new head.
     pub fn seal_and_commit(
         &mut self,
         mut header: Header,
@@ -224,9 +389,34 @@ impl<S: StateReader + StateCommit> DevChain<S> {
         header.gas_used = outcome.gas_used;
         header.receipts_root = outcome.receipts_root;
         header.logs_bloom = outcome.logs_bloom;
-        header.state_root = self.state.commit_block(&outcome.changes)?;
-        let hash = header.hash_slow();
-        self.state.record_block_hash(header.number, hash)?;
+        let hash = match self.header_root {
+            HeaderRoot::Own => {
+                let state = self.state_mut()?;
+                header.state_root = state.commit_block(&outcome.changes)?;
+                let hash = header.hash_slow();
+                state.record_block_hash(header.number, hash)?;
+                self.committed_root = header.state_root;
+                hash
+            }
+            HeaderRoot::Parent => {
+                header.state_root = self.settle()?;
+                let hash = header.hash_slow();
+                match self.spawn_commit {
+                    Some(spawn) => {
+                        let recent = RecentBlock::new(&outcome.changes, hash);
+                        let commit = spawn(Arc::clone(&self.state), outcome.changes.clone(), hash);
+                        self.in_flight = Some(InFlight { commit, recent });
+                    }
+                    None => {
+                        let state = self.state_mut()?;
+                        let root = state.commit_block(&outcome.changes)?;
+                        state.record_block_hash(header.number, hash)?;
+                        self.committed_root = root;
+                    }
+                }
+                hash
+            }
+        };
         self.parent = header.clone();
         self.parent_hash = hash;
         Ok(ProducedBlock { header, hash, outcome })

@@ -22,6 +22,9 @@ pub enum ExecutionError {
         /// What alloy-evm reported.
         source: alloy_evm::block::BlockExecutionError,
     },
+    /// The dev chain's commit pipeline was misused (an engine bug or a wrong setting).
+    #[error("commit pipeline: {0}")]
+    Pipeline(String),
     /// A transaction the block depends on is invalid.
     #[error("block {number}, transaction {index} ({hash}): {reason}")]
     Transaction {

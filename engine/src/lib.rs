@@ -10,7 +10,8 @@
 //! - [`parallel`]: the FAFO parallel engine — ParaLyze prediction, scheduling, pinned workers,
 //!   validation and in-order commit; equal to the oracle bit for bit.
 //! - [`devchain`]: a chain of produced blocks on top of a state store: headers, base fee, state
-//!   root and block hashes per block.
+//!   root and block hashes per block; optionally each block's commit overlapping the next block.
+//! - [`pipeline`]: the layered read of a block whose commit is still running.
 //! - [`replay`]: re-execution of Ethereum mainnet block fixtures, checked against their headers.
 //! - [`conformance`]: ethereum/tests (`BlockchainTests`, `GeneralStateTests`) through the engine
 //!   and our state stores, with Ethereum state roots computed beside the store.
@@ -30,6 +31,7 @@ mod error;
 pub mod genesis;
 pub mod intake;
 pub mod parallel;
+pub mod pipeline;
 pub mod replay;
 pub mod schedule_stats;
 pub mod sequential;

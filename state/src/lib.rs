@@ -26,7 +26,7 @@ pub use error::StateError;
 pub use keys::{KeyHash, KeyPrefix, StateKey, KEY_PREFIX_BYTES, SHARD_COUNT};
 pub use memory::MemoryState;
 pub use qmdb::{Config as QmdbConfig, Qmdb};
-pub use traits::{StateCommit, StateReader};
+pub use traits::{Locked, SharedCommit, StateCommit, StateReader};
 pub use value::{
     decode_storage, encode_storage, Account, ValueError, ACCOUNT_ENCODED_LEN, KECCAK_EMPTY,
 };

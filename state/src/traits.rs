@@ -2,6 +2,7 @@
 
 use crate::{Account, BlockChanges, StateError};
 use alloy_primitives::{Address, Bytes, B256, U256};
+use std::sync::{PoisonError, RwLock};
 
 /// Read access to committed state. `&self` and `Sync`: many workers read at once.
 pub trait StateReader: Send + Sync {
@@ -34,6 +35,86 @@ pub trait StateCommit {
 
     /// Height of the last committed block, if any.
     fn last_height(&self) -> Option<u64>;
+}
+
+/// A store that commits a block while other threads read it, so that the Merkleization of one
+/// block can overlap the execution of the next.
+///
+/// While `commit_block_shared` runs, a read of a key the block leaves unchanged returns its value
+/// (the same before and after); a read of a key the block changes may return either value, so a
+/// reader that needs the new state during the commit answers the block's own keys from its
+/// changes first. Commits still follow each other one at a time, in height order.
+pub trait SharedCommit: StateReader + StateCommit {
+    /// [`StateCommit::commit_block`] through a shared reference.
+    fn commit_block_shared(&self, changes: &BlockChanges) -> Result<B256, StateError>;
+
+    /// [`StateCommit::record_block_hash`] through a shared reference.
+    fn record_block_hash_shared(&self, number: u64, hash: B256) -> Result<(), StateError>;
+}
+
+/// Any store behind one lock. A commit holds the lock for its whole length, so readers wait
+/// for it: correct, but nothing overlaps. It lets stores without finer locking (the in-memory
+/// store) run the same pipelined code as QMDB.
+#[derive(Debug, Default)]
+pub struct Locked<S>(RwLock<S>);
+
+impl<S> Locked<S> {
+    /// Puts `store` behind a lock.
+    pub fn new(store: S) -> Self {
+        Self(RwLock::new(store))
+    }
+
+    /// The store back.
+    pub fn into_inner(self) -> S {
+        self.0.into_inner().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, S> {
+        self.0.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, S> {
+        self.0.write().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl<S: StateReader> StateReader for Locked<S> {
+    fn account(&self, address: Address) -> Result<Option<Account>, StateError> {
+        self.read().account(address)
+    }
+    fn storage(&self, address: Address, slot: U256) -> Result<U256, StateError> {
+        self.read().storage(address, slot)
+    }
+    fn code(&self, code_hash: B256) -> Result<Option<Bytes>, StateError> {
+        self.read().code(code_hash)
+    }
+    fn block_hash(&self, number: u64) -> Result<Option<B256>, StateError> {
+        self.read().block_hash(number)
+    }
+}
+
+impl<S: StateCommit> StateCommit for Locked<S> {
+    fn commit_block(&mut self, changes: &BlockChanges) -> Result<B256, StateError> {
+        self.write().commit_block(changes)
+    }
+    fn record_block_hash(&mut self, number: u64, hash: B256) -> Result<(), StateError> {
+        self.write().record_block_hash(number, hash)
+    }
+    fn state_root(&self) -> B256 {
+        self.read().state_root()
+    }
+    fn last_height(&self) -> Option<u64> {
+        self.read().last_height()
+    }
+}
+
+impl<S: StateReader + StateCommit> SharedCommit for Locked<S> {
+    fn commit_block_shared(&self, changes: &BlockChanges) -> Result<B256, StateError> {
+        self.write().commit_block(changes)
+    }
+    fn record_block_hash_shared(&self, number: u64, hash: B256) -> Result<(), StateError> {
+        self.write().record_block_hash(number, hash)
+    }
 }
 
 impl<T: StateReader + ?Sized> StateReader for &T {

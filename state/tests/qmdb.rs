@@ -288,3 +288,57 @@ fn corrupted_files_give_typed_errors_on_open() {
     std::fs::write(&segment, &original).unwrap();
     Qmdb::open(dir.path(), small_config()).unwrap();
 }
+
+/// Reads go on while other threads commit through a shared reference: a key the blocks leave
+/// unchanged reads the same throughout, even as compaction moves its entry and segments are
+/// pruned, and the roots equal those of the same blocks committed one at a time.
+#[test]
+fn reads_during_shared_commits_see_unchanged_keys_unchanged() {
+    use alloy_primitives::{Address, U256};
+    use zero_state::{Account, BlockChanges, SharedCommit, StateReader, KECCAK_EMPTY};
+
+    let account =
+        |balance: u64| Account { nonce: 0, balance: U256::from(balance), code_hash: KECCAK_EMPTY };
+    let address = |index: u64| Address::left_padding_from(&index.to_be_bytes());
+    let (stable, changing) = (0..400u64, 400..800u64);
+    let mut genesis = BlockChanges::new(0);
+    genesis.accounts = (0..800).map(|i| (address(i), Some(account(i)))).collect();
+    let blocks: Vec<BlockChanges> = (1..=40u64)
+        .map(|height| {
+            let mut changes = BlockChanges::new(height);
+            changes.accounts = changing
+                .clone()
+                .map(|i| {
+                    let deleted = (i + height) % 7 == 0;
+                    (address(i), (!deleted).then(|| account(i * 1000 + height)))
+                })
+                .collect();
+            changes
+        })
+        .collect();
+
+    let dirs = tempfile::tempdir().unwrap();
+    let mut serial = Qmdb::open(dirs.path().join("serial"), small_config()).unwrap();
+    serial.commit_block(&genesis).unwrap();
+    let serial_roots: Vec<B256> = blocks.iter().map(|b| serial.commit_block(b).unwrap()).collect();
+
+    let shared = Qmdb::open(dirs.path().join("shared"), small_config()).unwrap();
+    shared.commit_block_shared(&genesis).unwrap();
+    let (roots, reads) = std::thread::scope(|scope| {
+        let committer = scope.spawn(|| {
+            blocks.iter().map(|b| shared.commit_block_shared(b).unwrap()).collect::<Vec<_>>()
+        });
+        let mut reads = 0u64;
+        while !committer.is_finished() {
+            for i in stable.clone() {
+                assert_eq!(shared.account(address(i)).unwrap(), Some(account(i)));
+                reads += 1;
+            }
+        }
+        (committer.join().unwrap(), reads)
+    });
+    assert!(reads > 0);
+    assert_eq!(roots, serial_roots);
+    assert_eq!(shared.state_root(), serial.state_root());
+    assert!(shared.stats().total_entries > 2 * 800, "the blocks appended entries");
+}

@@ -4,7 +4,7 @@ use alloy_primitives::U256;
 use zero_engine::{
     bench::{block_gas_limit, run, EngineKind, StoreKind},
     chain::{ChainSpec, DEV_CHAIN_ID},
-    devchain::DevChain,
+    devchain::{DevChain, HeaderRoot},
     intake::intake,
 };
 use zero_fixtures::workload::{HotSpot, Workload, WorkloadConfig, WorkloadKind, COINBASE};
@@ -20,13 +20,16 @@ fn same_seed_same_root_for_every_workload() {
         [WorkloadKind::Transfers, WorkloadKind::Erc20, WorkloadKind::Amm, WorkloadKind::Mixed]
     {
         let qmdb = StoreKind::Qmdb { datadir: None };
-        let first = run(&config(kind, 11), EngineKind::Sequential, &qmdb).unwrap();
-        let second = run(&config(kind, 11), EngineKind::Sequential, &qmdb).unwrap();
-        let other = run(&config(kind, 12), EngineKind::Sequential, &qmdb).unwrap();
+        let first = run(&config(kind, 11), EngineKind::Sequential, &qmdb, HeaderRoot::Own).unwrap();
+        let second =
+            run(&config(kind, 11), EngineKind::Sequential, &qmdb, HeaderRoot::Own).unwrap();
+        let other = run(&config(kind, 12), EngineKind::Sequential, &qmdb, HeaderRoot::Own).unwrap();
         assert_eq!(first.state_root, second.state_root, "{kind}");
         assert_ne!(first.state_root, other.state_root, "{kind}");
         // The store changes the root's shape, never what executes.
-        let memory = run(&config(kind, 11), EngineKind::Sequential, &StoreKind::Memory).unwrap();
+        let memory =
+            run(&config(kind, 11), EngineKind::Sequential, &StoreKind::Memory, HeaderRoot::Own)
+                .unwrap();
         assert_eq!((memory.gas_used, memory.failed_txs), (first.gas_used, first.failed_txs));
         assert_ne!(memory.state_root, first.state_root);
         assert_eq!(first.failed_txs, 0, "{kind}: generated transactions must succeed");
@@ -40,7 +43,7 @@ fn hot_spot_workloads_with_heavy_contention_succeed() {
     let mut config = config(WorkloadKind::Mixed, 5);
     config.hot_spot = Some(HotSpot { fraction: 0.9, accounts: 3 });
     config.pools = 2;
-    let report = run(&config, EngineKind::Sequential, &StoreKind::Memory).unwrap();
+    let report = run(&config, EngineKind::Sequential, &StoreKind::Memory, HeaderRoot::Own).unwrap();
     assert_eq!(report.failed_txs, 0);
 }
 

@@ -1,14 +1,15 @@
 //! The FAFO parallel engine against the sequential oracle, over the same final order: identical
 //! receipts, gas, logs, state changes and roots — on every workload, under contention, with
 //! nonce chains, forced mispredictions and beneficiary readers, on 1, 2 and 8 threads, several
-//! runs each, and on the mainnet fixture blocks in replay mode.
+//! runs each, and on the mainnet fixture blocks in replay mode; and with each block's commit
+//! running in the background while the next block executes (headers carrying the parent's root).
 
 use alloy_consensus::{Header, TxEip1559};
-use alloy_primitives::{Address, Bytes, TxKind, U256};
+use alloy_primitives::{Address, Bytes, TxKind, B256, U256};
 use zero_engine::{
     bench::block_gas_limit,
     chain::{ChainSpec, DEV_CHAIN_ID},
-    devchain::{DevChain, GENESIS_BASE_FEE},
+    devchain::{DevChain, HeaderRoot, GENESIS_BASE_FEE},
     intake::{intake, RecoveredTx},
     parallel::{predict, schedule_block, ParallelExecutor, PredictionMode},
     replay::{prepare, replay_fafo, replay_sequential},
@@ -22,7 +23,10 @@ use zero_fixtures::{
     GenesisAccount,
 };
 use zero_scheduler::ScheduleMode;
-use zero_state::{MemoryState, StateCommit};
+use zero_state::{
+    Account, BlockChanges, Locked, MemoryState, Qmdb, QmdbConfig, SharedCommit, StateCommit,
+    StateError, StateReader,
+};
 
 /// What the parallel runs of [`differential`] did, summed over blocks.
 #[derive(Default)]
@@ -42,15 +46,33 @@ fn differential(
 ) -> Counts {
     let gas_limit = block_gas_limit(blocks.iter().map(Vec::len).max().unwrap_or(1));
     let chain = ChainSpec::dev(DEV_CHAIN_ID);
-    let mut fafo =
-        DevChain::genesis(chain.clone(), MemoryState::new(), genesis, gas_limit).unwrap();
-    let mut oracle = DevChain::genesis(chain, MemoryState::new(), genesis, gas_limit).unwrap();
+    let fafo = DevChain::genesis(chain.clone(), MemoryState::new(), genesis, gas_limit).unwrap();
+    let oracle = DevChain::genesis(chain, MemoryState::new(), genesis, gas_limit).unwrap();
+    differential_on(fafo, oracle, blocks, threads, prediction)
+}
+
+/// [`differential`] on two given chains (same genesis, same header kind).
+fn differential_on<S: StateReader + StateCommit>(
+    mut fafo: DevChain<S>,
+    mut oracle: DevChain<S>,
+    blocks: &[Vec<RecoveredTx>],
+    threads: usize,
+    prediction: PredictionMode,
+) -> Counts {
     let executor = ParallelExecutor::new(Some(threads));
     let mut counts = Counts::default();
-    for transactions in blocks {
-        let (block, report) =
-            fafo.produce_fafo(COINBASE, transactions, &executor, prediction).unwrap();
-        assert_eq!(report.transactions.len(), transactions.len());
+    // FAFO's blocks back to back, so that a pipelined chain's next block starts while the
+    // previous block's commit runs; then the oracle over the same orders.
+    let produced: Vec<_> = blocks
+        .iter()
+        .map(|transactions| {
+            let (block, report) =
+                fafo.produce_fafo(COINBASE, transactions, &executor, prediction).unwrap();
+            assert_eq!(report.transactions.len(), transactions.len());
+            (block, report)
+        })
+        .collect();
+    for (block, report) in produced {
         let expected = oracle.produce_sequential(COINBASE, &report.transactions).unwrap();
         assert_eq!(block.outcome.receipts, expected.outcome.receipts, "receipts");
         assert_eq!(block.outcome.changes, expected.outcome.changes, "state changes");
@@ -59,8 +81,130 @@ fn differential(
         counts.mispredicted += report.execution.mispredicted;
         counts.state_replays += u64::from(report.execution.state_replay);
     }
+    assert_eq!(fafo.settle().unwrap(), oracle.settle().unwrap());
     assert_eq!(fafo.state().state_root(), oracle.state().state_root());
     counts
+}
+
+/// Blocks whose commit runs in the background while the next block executes, reading the
+/// committing block's writes from memory: QMDB (reads go on during the commit) and the memory
+/// store behind one lock (reads wait for it), against the oracle committing each block before
+/// the next, both with headers that carry the parent's root.
+#[test]
+fn pipelined_commits_match_the_oracle() {
+    let chain = ChainSpec::dev(DEV_CHAIN_ID);
+    let contended = Some(HotSpot { fraction: 0.5, accounts: 20 });
+    for (index, kind) in
+        [WorkloadKind::Transfers, WorkloadKind::Erc20, WorkloadKind::Amm, WorkloadKind::Mixed]
+            .into_iter()
+            .enumerate()
+    {
+        let (workload, blocks) = workload(kind, contended, 40 + index as u64);
+        let genesis = &workload.genesis;
+        let dirs = tempfile::tempdir().unwrap();
+        let qmdb = |name: &str| Qmdb::open(dirs.path().join(name), QmdbConfig::default()).unwrap();
+        let gas_limit = block_gas_limit(blocks.iter().map(Vec::len).max().unwrap_or(1));
+        let open = |state| parent_root_chain(&chain, state, genesis, gas_limit);
+        let mut fafo = open(qmdb("fafo")).pipelined().unwrap();
+        let mut oracle = open(qmdb("oracle"));
+        let genesis_root = oracle.head().state_root;
+        let mut headers = Vec::new();
+        let executor = ParallelExecutor::new(Some(2));
+        let produced: Vec<_> = blocks
+            .iter()
+            .map(|transactions| {
+                fafo.produce_fafo(COINBASE, transactions, &executor, PredictionMode::Simulate)
+                    .unwrap()
+            })
+            .collect();
+        for (block, report) in produced {
+            let expected = oracle.produce_sequential(COINBASE, &report.transactions).unwrap();
+            assert_eq!(block.outcome.receipts, expected.outcome.receipts, "{kind}: receipts");
+            assert_eq!(block.outcome.changes, expected.outcome.changes, "{kind}: changes");
+            assert_eq!(block.header, expected.header, "{kind}: header");
+            headers.push((block.header, oracle.state().state_root()));
+        }
+        assert_eq!(fafo.settle().unwrap(), oracle.settle().unwrap(), "{kind}: final root");
+        // Each header carries the root after its parent: the genesis root, then each block's.
+        assert_eq!(headers[0].0.state_root, genesis_root);
+        for pair in headers.windows(2) {
+            assert_eq!(pair[1].0.state_root, pair[0].1, "{kind}: header {}", pair[1].0.number);
+        }
+
+        let memory = |state| parent_root_chain(&chain, state, genesis, gas_limit);
+        let fafo = memory(Locked::new(MemoryState::new())).pipelined().unwrap();
+        let oracle = memory(Locked::new(MemoryState::new()));
+        differential_on(fafo, oracle, &blocks, 2, PredictionMode::Simulate);
+
+        // A commit that starts late: the next block certainly executes while the store still
+        // holds the state before the committing block, so every read of that block's writes
+        // must come from memory.
+        let late = || LateCommit(Locked::new(MemoryState::new()));
+        let fafo = parent_root_chain(&chain, late(), genesis, gas_limit).pipelined().unwrap();
+        let oracle = parent_root_chain(&chain, late(), genesis, gas_limit);
+        differential_on(fafo, oracle, &blocks, 2, PredictionMode::Simulate);
+    }
+}
+
+fn parent_root_chain<S: StateReader + StateCommit>(
+    chain: &ChainSpec,
+    state: S,
+    genesis: &[GenesisAccount],
+    gas_limit: u64,
+) -> DevChain<S> {
+    DevChain::genesis_with(chain.clone(), state, genesis, gas_limit, HeaderRoot::Parent).unwrap()
+}
+
+/// A store whose background commits wait before they start.
+struct LateCommit<S>(S);
+
+impl<S: StateReader> StateReader for LateCommit<S> {
+    fn account(&self, address: Address) -> Result<Option<Account>, StateError> {
+        self.0.account(address)
+    }
+    fn storage(&self, address: Address, slot: U256) -> Result<U256, StateError> {
+        self.0.storage(address, slot)
+    }
+    fn code(&self, code_hash: B256) -> Result<Option<Bytes>, StateError> {
+        self.0.code(code_hash)
+    }
+    fn block_hash(&self, number: u64) -> Result<Option<B256>, StateError> {
+        self.0.block_hash(number)
+    }
+}
+
+impl<S: StateCommit> StateCommit for LateCommit<S> {
+    fn commit_block(&mut self, changes: &BlockChanges) -> Result<B256, StateError> {
+        self.0.commit_block(changes)
+    }
+    fn record_block_hash(&mut self, number: u64, hash: B256) -> Result<(), StateError> {
+        self.0.record_block_hash(number, hash)
+    }
+    fn state_root(&self) -> B256 {
+        self.0.state_root()
+    }
+    fn last_height(&self) -> Option<u64> {
+        self.0.last_height()
+    }
+}
+
+impl<S: SharedCommit> SharedCommit for LateCommit<S> {
+    fn commit_block_shared(&self, changes: &BlockChanges) -> Result<B256, StateError> {
+        std::thread::sleep(std::time::Duration::from_millis(30));
+        self.0.commit_block_shared(changes)
+    }
+    fn record_block_hash_shared(&self, number: u64, hash: B256) -> Result<(), StateError> {
+        self.0.record_block_hash_shared(number, hash)
+    }
+}
+
+/// Pipelining needs headers that do not carry their own block's root: a typed error otherwise.
+#[test]
+fn pipelining_with_own_root_headers_is_refused() {
+    let chain = ChainSpec::dev(DEV_CHAIN_ID);
+    let own = DevChain::genesis(chain, Locked::new(MemoryState::new()), &[], 30_000_000).unwrap();
+    let error = own.pipelined().unwrap_err();
+    assert!(error.to_string().contains("parent's state root"), "{error}");
 }
 
 fn workload(

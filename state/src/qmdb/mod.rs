@@ -17,6 +17,10 @@
 //!   entry: it takes time in proportion to the log, and it is what detects a corrupted file.
 //! - Pruning deletes log segments that compaction emptied, `keep_heights` blocks after they
 //!   emptied; reads and proofs are always of the latest committed state (no historical reads).
+//!
+//! Reads may run while a block commits ([`SharedCommit`]): each shard sits behind its own lock,
+//! which a commit holds only while it writes that shard, so a read waits at most for one shard's
+//! share of the block, and a key the block leaves unchanged reads the same throughout.
 
 mod entry;
 mod hash;
@@ -29,8 +33,8 @@ mod shard;
 pub use proof::{verify, EntryProof, ProofError, PROOF_FORMAT_VERSION};
 
 use crate::{
-    encode_storage, Account, BlockChanges, KeyHash, StateCommit, StateError, StateKey, StateReader,
-    KECCAK_EMPTY, SHARD_COUNT,
+    encode_storage, Account, BlockChanges, KeyHash, SharedCommit, StateCommit, StateError,
+    StateKey, StateReader, KECCAK_EMPTY, SHARD_COUNT,
 };
 use alloy_primitives::{Address, Bytes, B256, U256};
 use hash::{hash_node, shard_tree_level, Hash, SHARD_TREE_DEPTH};
@@ -42,6 +46,10 @@ use std::{
     collections::BTreeMap,
     fs::{self, File},
     path::{Path, PathBuf},
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard,
+    },
 };
 
 /// Block hashes kept for `BLOCKHASH` (the EVM reaches back 256 blocks).
@@ -106,14 +114,45 @@ pub struct QmdbStats {
 pub struct Qmdb {
     dir: PathBuf,
     config: Config,
-    shards: Vec<Shard>,
+    /// Each shard behind its own lock, so that reads go on while a commit writes other shards.
+    shards: Vec<RwLock<Shard>>,
+    head: RwLock<Head>,
+    /// Serialises commits, and gives proofs one consistent state.
+    commit: Mutex<()>,
+    /// Set when a commit failed part-way: memory no longer matches disk until reopened.
+    poisoned: AtomicBool,
+    /// Held for the store's lifetime: an exclusive lock on `LOCK`.
+    _lock: File,
+}
+
+/// The last committed block: its height, root and the block hashes `BLOCKHASH` answers.
+#[derive(Debug, Default)]
+struct Head {
     height: Option<u64>,
     root: B256,
     block_hashes: BTreeMap<u64, B256>,
-    /// Set when a commit failed part-way: memory no longer matches disk until reopened.
-    poisoned: bool,
-    /// Held for the store's lifetime: an exclusive lock on `LOCK`.
-    _lock: File,
+}
+
+impl Head {
+    fn trim_block_hashes(&mut self) {
+        while self.block_hashes.len() > KEPT_BLOCK_HASHES {
+            self.block_hashes.pop_first();
+        }
+    }
+}
+
+// A panic while a lock is held leaves the store marked poisoned by the commit that panicked (or
+// unchanged, for a reader), so a poisoned lock's data is still the data to read.
+fn read<T>(lock: &RwLock<T>) -> RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn write<T>(lock: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
+    lock.write().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn exclusive(lock: &Mutex<()>) -> MutexGuard<'_, ()> {
+    lock.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl Qmdb {
@@ -139,36 +178,40 @@ impl Qmdb {
                 config
             }
         };
-        let shards: Vec<Shard> = (0..SHARD_COUNT)
+        let shards: Vec<RwLock<Shard>> = (0..SHARD_COUNT)
             .into_par_iter()
             .map(|id| {
                 let shard_dir = dir.join(format!("shard-{id:02}"));
                 Shard::open(id, &shard_dir, &config, meta.as_ref().map(|m| &m.shards[id]))
+                    .map(RwLock::new)
             })
             .collect::<Result<_, _>>()?;
-        let mut store = Qmdb {
+        let store = Qmdb {
             dir,
             config,
             shards,
-            height: None,
-            root: B256::ZERO,
-            block_hashes: BTreeMap::new(),
-            poisoned: false,
+            head: RwLock::new(Head::default()),
+            commit: Mutex::new(()),
+            poisoned: AtomicBool::new(false),
             _lock: lock,
         };
-        store.root = store.compute_root();
-        match meta {
-            Some(meta) => {
-                if store.root != meta.root {
+        let root = store.compute_root();
+        {
+            let mut head = write(&store.head);
+            head.root = root;
+            if let Some(meta) = &meta {
+                if root != meta.root {
                     return Err(log::corrupt(
                         &store.dir,
                         "recomputed state root differs from the metadata",
                     ));
                 }
-                store.height = meta.height;
-                store.block_hashes = meta.block_hashes.into_iter().collect();
+                head.height = meta.height;
+                head.block_hashes = meta.block_hashes.iter().copied().collect();
             }
-            None => store.write_meta()?,
+        }
+        if meta.is_none() {
+            store.write_meta()?;
         }
         Ok(store)
     }
@@ -187,6 +230,7 @@ impl Qmdb {
     pub fn stats(&self) -> QmdbStats {
         let mut stats = QmdbStats::default();
         for shard in &self.shards {
+            let shard = read(shard);
             stats.live_keys += shard.live_keys() - 1;
             stats.total_entries += shard.total_entries();
             stats.disk_bytes += shard.disk_bytes();
@@ -196,7 +240,7 @@ impl Qmdb {
     }
 
     fn compute_root(&self) -> B256 {
-        let mut level: Vec<Hash> = self.shards.iter().map(Shard::root).collect();
+        let mut level = self.shard_roots();
         for height in 1..=SHARD_TREE_DEPTH {
             level = level
                 .chunks_exact(2)
@@ -206,19 +250,26 @@ impl Qmdb {
         B256::from(level[0])
     }
 
+    fn shard_roots(&self) -> Vec<Hash> {
+        self.shards.iter().map(|shard| read(shard).root()).collect()
+    }
+
     fn write_meta(&self) -> Result<(), StateError> {
-        let meta = Meta {
-            config: self.config,
-            height: self.height,
-            root: self.root,
-            shards: self.shards.iter().map(Shard::meta).collect(),
-            block_hashes: self.block_hashes.iter().map(|(n, h)| (*n, *h)).collect(),
+        let meta = {
+            let head = read(&self.head);
+            Meta {
+                config: self.config,
+                height: head.height,
+                root: head.root,
+                shards: self.shards.iter().map(|shard| read(shard).meta()).collect(),
+                block_hashes: head.block_hashes.iter().map(|(n, h)| (*n, *h)).collect(),
+            }
         };
         meta.write(&self.dir)
     }
 
     fn check_usable(&self) -> Result<(), StateError> {
-        if self.poisoned {
+        if self.poisoned.load(Ordering::Acquire) {
             return Err(StateError::Unsupported {
                 reason: format!(
                     "a commit to {} failed part-way; reopen the store to recover the last committed block",
@@ -232,20 +283,22 @@ impl Qmdb {
     /// The live value under `key`.
     pub fn get(&self, key: &KeyHash) -> Result<Option<Vec<u8>>, StateError> {
         self.check_usable()?;
-        Ok(self.shards[key.shard()].lookup(key)?.map(|(_, entry)| entry.value))
+        Ok(read(&self.shards[key.shard()]).lookup(key)?.map(|(_, entry)| entry.value))
     }
 
     /// A proof of `key`'s value (inclusion) or absence (exclusion) against [`Self::state_root`].
     pub fn prove(&self, key: &KeyHash) -> Result<EntryProof, StateError> {
+        let _consistent = exclusive(&self.commit);
         self.check_usable()?;
-        let shard = &self.shards[key.shard()];
-        let position = match shard.lookup(key)? {
-            Some((position, _)) => position,
-            None => shard.predecessor_position(key)?,
+        let mut proof = {
+            let shard = read(&self.shards[key.shard()]);
+            let position = match shard.lookup(key)? {
+                Some((position, _)) => position,
+                None => shard.predecessor_position(key)?,
+            };
+            shard.prove_position(position)?
         };
-        let mut proof = shard.prove_position(position)?;
-        let roots: Vec<Hash> = self.shards.iter().map(Shard::root).collect();
-        let mut level = roots;
+        let mut level = self.shard_roots();
         let mut index = key.shard();
         for height in 1..=SHARD_TREE_DEPTH {
             proof.shard_path.push(level[index ^ 1]);
@@ -260,9 +313,15 @@ impl Qmdb {
 
     /// Applies raw key-value writes as block `height` (the same path [`StateCommit`] uses);
     /// `None` deletes. For benchmarks and tests of the store itself.
-    pub fn commit_ops(&mut self, height: u64, mut ops: Vec<Op>) -> Result<B256, StateError> {
+    pub fn commit_ops(&mut self, height: u64, ops: Vec<Op>) -> Result<B256, StateError> {
+        let _commit = exclusive(&self.commit);
+        self.commit_ops_locked(height, ops)
+    }
+
+    /// [`Self::commit_ops`] with the commit lock held by the caller.
+    fn commit_ops_locked(&self, height: u64, mut ops: Vec<Op>) -> Result<B256, StateError> {
         self.check_usable()?;
-        if let Some(last) = self.height {
+        if let Some(last) = read(&self.head).height {
             if height != last + 1 {
                 return Err(StateError::HeightOutOfOrder { last, got: height });
             }
@@ -279,33 +338,42 @@ impl Qmdb {
             per_shard[op.0.shard()].push(op);
         }
         for (shard, ops) in self.shards.iter().zip(&per_shard) {
-            shard.check_ops(ops)?;
+            read(shard).check_ops(ops)?;
         }
         let config = self.config;
-        let result = self.shards.par_iter_mut().zip(per_shard.par_iter()).try_for_each(
+        let result = self.shards.par_iter().zip(per_shard.par_iter()).try_for_each(
             |(shard, ops)| -> Result<(), StateError> {
-                shard.apply(ops, height)?;
+                // Readers keep the shard while the old entries are looked up; only the appends
+                // and the index updates hold it exclusively.
+                let plan = read(shard).plan(ops)?;
+                let mut shard = write(shard);
+                shard.apply_plan(plan, height)?;
                 shard.compact(&config)?;
                 shard.rehash();
                 shard.flush()
             },
         );
         if let Err(error) = result {
-            self.poisoned = true;
+            self.poisoned.store(true, Ordering::Release);
             return Err(error);
         }
-        let previous = (self.height, self.root);
-        self.height = Some(height);
-        self.root = self.compute_root();
+        let root = self.compute_root();
+        let previous = {
+            let mut head = write(&self.head);
+            let previous = (head.height, head.root);
+            (head.height, head.root) = (Some(height), root);
+            previous
+        };
         if let Err(error) = self.write_meta() {
-            self.poisoned = true;
-            (self.height, self.root) = previous;
+            self.poisoned.store(true, Ordering::Release);
+            let mut head = write(&self.head);
+            (head.height, head.root) = previous;
             return Err(error);
         }
-        for shard in &mut self.shards {
-            shard.prune(height, config.keep_heights)?;
+        for shard in &self.shards {
+            write(shard).prune(height, config.keep_heights)?;
         }
-        Ok(self.root)
+        Ok(root)
     }
 
     fn ops_from_changes(&self, changes: &BlockChanges) -> Result<Vec<Op>, StateError> {
@@ -346,12 +414,6 @@ impl Qmdb {
         }
         Ok(ops)
     }
-
-    fn trim_block_hashes(&mut self) {
-        while self.block_hashes.len() > KEPT_BLOCK_HASHES {
-            self.block_hashes.pop_first();
-        }
-    }
 }
 
 impl StateReader for Qmdb {
@@ -377,39 +439,56 @@ impl StateReader for Qmdb {
     }
 
     fn block_hash(&self, number: u64) -> Result<Option<B256>, StateError> {
-        Ok(self.block_hashes.get(&number).copied())
+        Ok(read(&self.head).block_hashes.get(&number).copied())
     }
 }
 
 impl StateCommit for Qmdb {
     fn commit_block(&mut self, changes: &BlockChanges) -> Result<B256, StateError> {
+        self.commit_block_shared(changes)
+    }
+
+    fn record_block_hash(&mut self, number: u64, hash: B256) -> Result<(), StateError> {
+        self.record_block_hash_shared(number, hash)
+    }
+
+    fn state_root(&self) -> B256 {
+        read(&self.head).root
+    }
+
+    fn last_height(&self) -> Option<u64> {
+        read(&self.head).height
+    }
+}
+
+impl SharedCommit for Qmdb {
+    fn commit_block_shared(&self, changes: &BlockChanges) -> Result<B256, StateError> {
+        let _commit = exclusive(&self.commit);
         self.check_usable()?;
         let ops = self.ops_from_changes(changes)?;
-        let saved = self.block_hashes.clone();
-        for (number, hash) in &changes.block_hashes {
-            self.block_hashes.insert(*number, *hash);
-        }
-        self.trim_block_hashes();
-        let result = self.commit_ops(changes.height, ops);
+        let saved = {
+            let mut head = write(&self.head);
+            let saved = head.block_hashes.clone();
+            head.block_hashes.extend(changes.block_hashes.iter().copied());
+            head.trim_block_hashes();
+            saved
+        };
+        let result = self.commit_ops_locked(changes.height, ops);
         if result.is_err() {
-            self.block_hashes = saved;
+            write(&self.head).block_hashes = saved;
         }
         result
     }
 
-    fn record_block_hash(&mut self, number: u64, hash: B256) -> Result<(), StateError> {
+    fn record_block_hash_shared(&self, number: u64, hash: B256) -> Result<(), StateError> {
+        let _commit = exclusive(&self.commit);
         self.check_usable()?;
-        self.block_hashes.insert(number, hash);
-        self.trim_block_hashes();
+        {
+            let mut head = write(&self.head);
+            head.block_hashes.insert(number, hash);
+            head.trim_block_hashes();
+        }
         self.write_meta()
-    }
-
-    fn state_root(&self) -> B256 {
-        self.root
-    }
-
-    fn last_height(&self) -> Option<u64> {
-        self.height
     }
 }
 

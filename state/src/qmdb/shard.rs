@@ -104,6 +104,14 @@ struct Rewrite {
     deactivate: Vec<u64>,
 }
 
+/// One block's writes to a shard, with the old entries they replace looked up.
+pub struct ApplyPlan {
+    rewrites: BTreeMap<KeyHash, Rewrite>,
+    deleted: HashMap<KeyHash, (u64, Entry)>,
+    created: Vec<KeyHash>,
+    created_successor: HashMap<KeyHash, KeyHash>,
+}
+
 impl Shard {
     /// Opens shard `id` in `dir`: creates it (with its sentry) when `meta` is `None`, otherwise
     /// recovers it to the committed `meta` and checks that it reproduces the recorded root.
@@ -251,10 +259,10 @@ impl Shard {
         Ok(())
     }
 
-    /// Applies one block's writes, in key order, appending one entry per written or re-linked
-    /// key: updated and created keys, and each key whose `next` changes because a key was created
-    /// or deleted after it. A deleted key's serial is deactivated by its predecessor's new entry.
-    pub fn apply(&mut self, ops: &[Op], height: u64) -> Result<(), StateError> {
+    /// The read-only half of applying one block's writes: looks up every old entry the block
+    /// replaces, deletes or re-links. It reads the log (the costly part) but changes nothing, so
+    /// it can run while readers share the shard.
+    pub fn plan(&self, ops: &[Op]) -> Result<ApplyPlan, StateError> {
         let mut rewrites: BTreeMap<KeyHash, Rewrite> = BTreeMap::new();
         let mut deleted: HashMap<KeyHash, (u64, Entry)> = HashMap::new();
         let mut created: Vec<KeyHash> = Vec::new();
@@ -304,6 +312,15 @@ impl Shard {
                 rewrites.get_mut(&target).expect("inserted above").deactivate.push(gone.serial);
             }
         }
+        Ok(ApplyPlan { rewrites, deleted, created, created_successor })
+    }
+
+    /// The writing half: applies the block's writes in key order, appending one entry per
+    /// written or re-linked key: updated and created keys, and each key whose `next` changes
+    /// because a key was created or deleted after it. A deleted key's serial is deactivated by
+    /// its predecessor's new entry. `plan` must come from [`Shard::plan`] on this shard as it is.
+    pub fn apply_plan(&mut self, plan: ApplyPlan, height: u64) -> Result<(), StateError> {
+        let ApplyPlan { rewrites, deleted, created, created_successor } = plan;
         for (op_index, (key, rewrite)) in rewrites.into_iter().enumerate() {
             let mut successor = match &rewrite.old {
                 Some((_, old)) => old.next,

@@ -7,6 +7,7 @@ use zero_engine::{
     bench::{
         run as run_bench, run_both, BenchError, BenchReport, Comparison, EngineKind, StoreKind,
     },
+    devchain::HeaderRoot,
     parallel::PredictionMode,
 };
 
@@ -34,6 +35,16 @@ enum StateArg {
     Qmdb,
     /// In memory, multiset-hash root; for tests.
     Memory,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum HeaderRootArg {
+    /// A header carries the root after its parent: FAFO on QMDB then commits each block in the
+    /// background while the next one executes.
+    Parent,
+    /// A header carries the root after its own block, as on Ethereum: every commit finishes
+    /// before the next block starts.
+    Own,
 }
 
 #[derive(Args, Debug)]
@@ -66,6 +77,9 @@ pub struct BenchArgs {
     /// at exit, when not given.
     #[arg(long)]
     datadir: Option<PathBuf>,
+    /// Which state root a block header carries.
+    #[arg(long, value_enum, default_value = "parent")]
+    header_root: HeaderRootArg,
     #[command(flatten)]
     shape: WorkloadShape,
     /// Print one JSON object per line instead of a summary.
@@ -86,6 +100,7 @@ impl BenchArgs {
             predict: PredictArg::Simulate,
             state: StateArg::Qmdb,
             datadir: None,
+            header_root: HeaderRootArg::Parent,
             shape: WorkloadShape::default(),
             json: false,
         }
@@ -110,6 +125,10 @@ pub fn run(args: BenchArgs) -> Result<(), Failure> {
             StoreKind::Memory
         }
     };
+    let header_root = match args.header_root {
+        HeaderRootArg::Parent => HeaderRoot::Parent,
+        HeaderRootArg::Own => HeaderRoot::Own,
+    };
     let failure = |error| match error {
         BenchError::Workload(error) => Failure::input(error),
         BenchError::DataDir(error) => Failure::input(error),
@@ -120,7 +139,7 @@ pub fn run(args: BenchArgs) -> Result<(), Failure> {
         EngineArg::Fafo => EngineKind::Fafo { threads, prediction },
         EngineArg::Both => {
             let (sequential, fafo, comparison) =
-                run_both(&config, threads, prediction, &store).map_err(failure)?;
+                run_both(&config, threads, prediction, &store, header_root).map_err(failure)?;
             for report in [&fafo, &sequential] {
                 print_report(report, args.json)?;
             }
@@ -135,7 +154,7 @@ pub fn run(args: BenchArgs) -> Result<(), Failure> {
             return Ok(());
         }
     };
-    let report = run_bench(&config, engine, &store).map_err(failure)?;
+    let report = run_bench(&config, engine, &store, header_root).map_err(failure)?;
     print_report(&report, args.json)
 }
 
@@ -164,11 +183,14 @@ fn print_summary(report: &BenchReport) {
         report.workload, report.engine, report.state, report.txs, report.blocks, report.accounts
     );
     println!(
-        "  execute + commit: {:.3} s, {:.0} tx/s, {:.1} Mgas/s ({} failed txs)",
+        "  execute + commit: {:.3} s, {:.0} tx/s, {:.1} Mgas/s ({} failed txs); headers carry \
+         the {} root{}",
         report.seconds,
         report.tps,
         report.gas_per_s / 1e6,
-        report.failed_txs
+        report.failed_txs,
+        report.header_root,
+        if report.pipelined { ", commits pipelined" } else { "" }
     );
     if let Some(prediction) = report.prediction {
         println!(
