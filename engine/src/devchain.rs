@@ -19,7 +19,9 @@ use crate::{
     chain::ChainSpec,
     genesis::{genesis_changes, system_contracts},
     intake::RecoveredTx,
-    parallel::{predict, schedule_block, ParallelExecutor, ParallelStats, PredictionMode},
+    parallel::{
+        predict, schedule_block, ParallelExecutor, ParallelStats, Prediction, PredictionMode,
+    },
     pipeline::{Layered, RecentBlock},
     sequential::{evm_env, execute_block, BlockInput, BlockOutcome},
     trie::ordered_trie_root,
@@ -331,13 +333,45 @@ impl<S: StateReader + StateCommit> DevChain<S> {
         prediction: PredictionMode,
     ) -> Result<(ProducedBlock, FafoBlockReport), ExecutionError> {
         let started = Instant::now();
+        let predictions = self.predict_next(beneficiary, transactions, executor, prediction)?;
+        let predict_seconds = started.elapsed().as_secs_f64();
+        let (block, mut report) =
+            self.produce_fafo_predicted(beneficiary, transactions, predictions, executor)?;
+        report.predict_seconds = predict_seconds;
+        Ok((block, report))
+    }
+
+    /// Predicts the access sets of `transactions` (ParaLyze) against the state after the last
+    /// sealed block, in the next block's environment: what a producer does as it admits them.
+    pub fn predict_next(
+        &self,
+        beneficiary: Address,
+        transactions: &[RecoveredTx],
+        executor: &ParallelExecutor,
+        prediction: PredictionMode,
+    ) -> Result<Vec<Prediction>, ExecutionError> {
         let provisional = self.next_header(beneficiary, &[]);
         let env = evm_env(&self.chain, &provisional);
-        let state = self.state_view();
-        let predictions =
-            predict(transactions, prediction, &env, beneficiary, &state, executor.codes())?;
-        let predict_seconds = started.elapsed().as_secs_f64();
+        predict(transactions, prediction, &env, beneficiary, &self.state_view(), executor.codes())
+    }
 
+    /// [`DevChain::produce_fafo`] with the access sets already predicted (one per transaction,
+    /// in the same order; from any earlier state: validation catches what they miss).
+    pub fn produce_fafo_predicted(
+        &mut self,
+        beneficiary: Address,
+        transactions: &[RecoveredTx],
+        predictions: Vec<Prediction>,
+        executor: &ParallelExecutor,
+    ) -> Result<(ProducedBlock, FafoBlockReport), ExecutionError> {
+        if predictions.len() != transactions.len() {
+            return Err(ExecutionError::Schedule(format!(
+                "{} predictions for {} transactions",
+                predictions.len(),
+                transactions.len()
+            )));
+        }
+        let state = self.state_view();
         let started = Instant::now();
         let schedule =
             schedule_block(transactions, &predictions, beneficiary, ScheduleMode::Producer);
@@ -369,7 +403,7 @@ impl<S: StateReader + StateCommit> DevChain<S> {
         let commit_seconds = started.elapsed().as_secs_f64();
         let report = FafoBlockReport {
             transactions: ordered,
-            predict_seconds,
+            predict_seconds: 0.0,
             schedule_seconds,
             execute_seconds,
             commit_seconds,
