@@ -14,6 +14,12 @@
 //! header), but a block's hash is known as soon as it has executed, and with a
 //! [`SharedCommit`] store ([`DevChain::pipelined`]) the commit of block N runs in the
 //! background while block N+1 executes, reading N's writes from memory ([`crate::pipeline`]).
+//!
+//! A pipelined block is sealed (its header and hash returned) before its state is durable: the
+//! store holds it once the next seal, or [`DevChain::settle`], has returned. After a crash the
+//! store reopens at an earlier block, and the blocks after it are executed again from their
+//! transactions. A background commit that fails is reported by the next seal or settle, and the
+//! chain cannot go on (QMDB marks itself unusable until reopened).
 
 use crate::{
     chain::ChainSpec,
