@@ -122,6 +122,16 @@ impl<S> std::fmt::Debug for DevChain<S> {
     }
 }
 
+// A commit left running would outlive the chain, and perhaps the directory its store is in.
+impl<S> Drop for DevChain<S> {
+    fn drop(&mut self) {
+        if let Some(in_flight) = self.in_flight.take() {
+            // Its result has no one left to go to; a failure poisons only the store it wrote.
+            let _ = in_flight.commit.join();
+        }
+    }
+}
+
 impl<S: Clone> DevChain<S> {
     /// A copy of the chain with its own copy of the store, for forking a prepared state (not
     /// pipelined). Refused while a commit runs in the background: the store is then mid-block.
