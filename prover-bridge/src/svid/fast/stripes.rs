@@ -33,11 +33,17 @@ const CODE_WORK: usize = 2 << 20;
 const MAX_KEPT_SCRATCH: usize = 16 << 20;
 /// Smallest stripe: one BLAKE3 chunk.
 const MIN_STRIPE: usize = 1 << 10;
-/// Shortest stripe hashed piece by piece: BLAKE3 hashes 16 chunks at a time.
+/// Shortest stripe hashed piece by piece: BLAKE3 hashes 16 chunks at a time. Where the CPU
+/// hashes sixteen pieces at a time instead ([`merkle::hashes_in_lanes`]), stripes of any length
+/// are.
 const MIN_HASHED_STRIPE: usize = 16 << 10;
 /// Stripes are halved until each thread has at least this many, so that small blocks use every
 /// core and the short last stripe does not leave one idle.
 const STRIPES_PER_THREAD: usize = 4;
+/// Stripes this short are halved only until each thread has one: every stripe costs an encoder
+/// call per `code_piece`, and pieces this short make those calls' fixed costs (twiddle lookups,
+/// resets, rayon tasks) count.
+const SHORT_STRIPE: usize = 4 << 10;
 
 type Encoder = DefaultRateEncoder<CodecEngine>;
 
@@ -70,7 +76,11 @@ impl Plan {
     /// The plan for `n` shards of `shard` bytes on `threads` threads.
     pub(crate) fn new(shard: usize, n: usize, threads: usize) -> Self {
         let mut stripe = MAX_STRIPE;
-        while stripe > MIN_STRIPE && shard.div_ceil(stripe) < STRIPES_PER_THREAD * threads {
+        while stripe > MIN_STRIPE {
+            let wanted = if stripe > SHORT_STRIPE { STRIPES_PER_THREAD * threads } else { threads };
+            if shard.div_ceil(stripe) >= wanted {
+                break;
+            }
             stripe /= 2;
         }
         Self { stripe, code_piece: (CODE_WORK / n.next_power_of_two()).clamp(64, stripe) }
@@ -101,9 +111,9 @@ pub(crate) fn encode(
     debug_assert!(shard.is_multiple_of(64) && block.len() <= k * shard);
     let stripe = plan.stripe;
     let stripes = shard.div_ceil(stripe);
-    // Short pieces hash slowly; shards cut that fine are small enough to hash whole afterwards,
-    // from cache.
-    let hash_pieces = stripes == 1 || stripe >= MIN_HASHED_STRIPE;
+    // Short pieces hash slowly one by one; unless the CPU hashes them many at a time, shards cut
+    // that fine are small enough to hash whole afterwards, from cache.
+    let hash_pieces = stripes == 1 || stripe >= MIN_HASHED_STRIPE || merkle::hashes_in_lanes();
     let keep = keep_shards || !hash_pieces;
     let mut shards: Vec<Vec<u8>> =
         if keep { (0..n).map(|_| Vec::with_capacity(shard)).collect() } else { Vec::new() };
@@ -290,19 +300,24 @@ impl Layout {
         start: usize,
         hash_leaf: &[bool],
     ) -> Vec<Option<ChainingValue>> {
-        let hash = |shard: usize, piece: &[u8]| {
-            hash_leaf[shard].then(|| {
-                if self.whole {
-                    merkle::leaf_hash_on_this_thread(piece)
-                } else {
-                    merkle::leaf_piece(piece, start as u64)
-                }
-            })
-        };
-        let data = (0..self.k).map(|shard| hash(shard, data.piece(shard)));
-        let recovery =
-            recovery.iter().enumerate().map(|(offset, out)| hash(self.k + offset, out.written()));
-        data.chain(recovery).collect()
+        let data = (0..self.k).map(|shard| data.piece(shard));
+        let (wanted, pieces): (Vec<usize>, Vec<&[u8]>) = data
+            .chain(recovery.iter().map(OutputPiece::written))
+            .enumerate()
+            .filter(|&(shard, _)| hash_leaf[shard])
+            .unzip();
+        // All pieces have one length, so they hash many at a time ([`merkle::leaf_pieces`]).
+        let mut hashes = vec![[0; 32]; pieces.len()];
+        if self.whole {
+            merkle::leaf_hashes_on_this_thread(&pieces, &mut hashes);
+        } else {
+            merkle::leaf_pieces(&pieces, start as u64, &mut hashes);
+        }
+        let mut chaining_values = vec![None; self.n];
+        for (shard, hash) in wanted.into_iter().zip(hashes) {
+            chaining_values[shard] = Some(hash);
+        }
+        chaining_values
     }
 }
 
@@ -377,6 +392,22 @@ mod tests {
     /// multiple of `k`, and shorter than `k` shards (whole zero shards).
     #[test]
     fn striped_encoding_equals_whole_shard_encoding() {
+        striped_equals_whole();
+    }
+
+    /// The same on the path of CPUs that cannot hash sixteen pieces at a time.
+    #[test]
+    fn striped_encoding_without_lane_hashing_equals_whole_shard_encoding() {
+        use std::sync::atomic::Ordering;
+        merkle::LANES_OFF.store(true, Ordering::Relaxed);
+        let result = std::panic::catch_unwind(striped_equals_whole);
+        merkle::LANES_OFF.store(false, Ordering::Relaxed);
+        if let Err(panic) = result {
+            std::panic::resume_unwind(panic);
+        }
+    }
+
+    fn striped_equals_whole() {
         let cases = [
             // (block length, n, k, stripe)
             (1, 3, 1, MIN_STRIPE),
@@ -413,18 +444,28 @@ mod tests {
 
     #[test]
     fn plans_split_small_shards_for_every_thread() {
+        // 1 MiB blocks at k = 128 on two threads: one 4 KiB stripe each.
+        assert_eq!(Plan::new(8192, 256, 2).stripe, SHORT_STRIPE);
         for threads in [1, 2, 3, 16] {
             for shard in [64, 1024, 8192, 12_352, 100_000, 1 << 20, 1 << 24] {
                 let Plan { stripe, code_piece } = Plan::new(shard, 256, threads);
                 assert!(code_piece.is_power_of_two() && (64..=stripe).contains(&code_piece));
                 assert!(stripe.is_power_of_two() && (MIN_STRIPE..=MAX_STRIPE).contains(&stripe));
+                // Stripes wanted at a given length: several per thread, one for short ones.
+                let wanted = |stripe: usize| {
+                    if stripe > SHORT_STRIPE {
+                        STRIPES_PER_THREAD * threads
+                    } else {
+                        threads
+                    }
+                };
                 assert!(
-                    stripe == MIN_STRIPE || shard.div_ceil(stripe) >= STRIPES_PER_THREAD * threads,
+                    stripe == MIN_STRIPE || shard.div_ceil(stripe) >= wanted(stripe),
                     "shard {shard} threads {threads}: stripe {stripe}"
                 );
                 assert!(
-                    stripe == MAX_STRIPE
-                        || shard.div_ceil(2 * stripe) < STRIPES_PER_THREAD * threads
+                    stripe == MAX_STRIPE || shard.div_ceil(2 * stripe) < wanted(2 * stripe),
+                    "shard {shard} threads {threads}: stripe {stripe}"
                 );
             }
         }
