@@ -104,8 +104,6 @@ pub struct DevChain<S> {
     parent_hash: B256,
     gas_limit: u64,
     header_root: HeaderRoot,
-    /// The root after the last block whose commit has finished.
-    committed_root: B256,
     /// Set by [`DevChain::pipelined`].
     spawn_commit: Option<SpawnCommit<S>>,
     in_flight: Option<InFlight>,
@@ -149,7 +147,6 @@ impl<S: Clone> DevChain<S> {
             parent_hash: self.parent_hash,
             gas_limit: self.gas_limit,
             header_root: self.header_root,
-            committed_root: self.committed_root,
             spawn_commit: self.spawn_commit,
             in_flight: None,
         })
@@ -243,7 +240,6 @@ impl<S: StateReader + StateCommit> DevChain<S> {
         Ok(Self {
             chain,
             state: Arc::new(state),
-            committed_root: header.state_root,
             parent: header,
             parent_hash,
             gas_limit,
@@ -256,11 +252,6 @@ impl<S: StateReader + StateCommit> DevChain<S> {
     /// The last sealed header.
     pub fn head(&self) -> &Header {
         &self.parent
-    }
-
-    /// Which root the headers carry.
-    pub fn header_root(&self) -> HeaderRoot {
-        self.header_root
     }
 
     /// The state store. While a background commit runs, it may not yet hold the last block:
@@ -278,12 +269,10 @@ impl<S: StateReader + StateCommit> DevChain<S> {
     /// block. A failed commit is returned here (and the chain cannot go on).
     pub fn settle(&mut self) -> Result<B256, ExecutionError> {
         if let Some(in_flight) = self.in_flight.take() {
-            self.committed_root = match in_flight.commit.join() {
-                Ok(result) => result?,
-                Err(panic) => std::panic::resume_unwind(panic),
-            };
+            let committed = in_flight.commit.join();
+            committed.unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
         }
-        Ok(self.committed_root)
+        Ok(self.state.state_root())
     }
 
     /// The store for a synchronous commit: no background commit may hold it.
@@ -445,7 +434,6 @@ impl<S: StateReader + StateCommit> DevChain<S> {
                 header.state_root = state.commit_block(&outcome.changes)?;
                 let hash = header.hash_slow();
                 state.record_block_hash(header.number, hash)?;
-                self.committed_root = header.state_root;
                 hash
             }
             HeaderRoot::Parent => {
@@ -459,9 +447,8 @@ impl<S: StateReader + StateCommit> DevChain<S> {
                     }
                     None => {
                         let state = self.state_mut()?;
-                        let root = state.commit_block(&outcome.changes)?;
+                        state.commit_block(&outcome.changes)?;
                         state.record_block_hash(header.number, hash)?;
-                        self.committed_root = root;
                     }
                 }
                 hash
