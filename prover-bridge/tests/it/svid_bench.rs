@@ -12,6 +12,9 @@ fn reports_carry_the_documented_fields() {
         );
         assert!(report.encode_gb_per_s > 0.0 && report.reconstruct_gb_per_s > 0.0);
         assert!(report.verify_chunk_us > 0.0);
+        assert!(
+            (1..=zero_prover_bridge::svid::bench::MAX_ENCODE_RUNS).contains(&report.encode_runs)
+        );
         assert!(report.expansion > 16.0 / 5.0);
         let json = serde_json::to_value(&report).unwrap();
         let mut keys: Vec<&str> = json.as_object().unwrap().keys().map(String::as_str).collect();
@@ -20,6 +23,7 @@ fn reports_carry_the_documented_fields() {
             keys,
             [
                 "encode_gb_per_s",
+                "encode_runs",
                 "expansion",
                 "k",
                 "n",

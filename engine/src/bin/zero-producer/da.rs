@@ -40,8 +40,9 @@ pub fn run_bench(args: DaBenchArgs) -> Result<(), Failure> {
             println!("{}", serde_json::to_string(&report).map_err(Failure::run)?);
         } else {
             println!(
-                "{} {} B n={} k={}: encode {:.3} GB/s, verify {:.0} us/chunk, reconstruct {:.3} GB/s, expansion {:.3}",
+                "{} {} B n={} k={}: encode {:.3} GB/s (median of {}), verify {:.0} us/chunk, reconstruct {:.3} GB/s, expansion {:.3}",
                 report.profile, report.size, report.n, report.k, report.encode_gb_per_s,
+                report.encode_runs,
                 report.verify_chunk_us, report.reconstruct_gb_per_s, report.expansion
             );
         }
