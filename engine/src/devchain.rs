@@ -382,8 +382,16 @@ impl<S: StateReader + StateCommit> DevChain<S> {
             schedule_block(transactions, &predictions, beneficiary, ScheduleMode::Producer);
         let ordered: Vec<RecoveredTx> =
             schedule.order.iter().map(|&index| transactions[index].clone()).collect();
-        let ordered_predictions: Vec<_> =
-            schedule.order.iter().map(|&index| predictions[index].clone()).collect();
+        // The order is a permutation: each prediction moves to its place, none is copied.
+        let mut predictions: Vec<Option<Prediction>> = predictions.into_iter().map(Some).collect();
+        let ordered_predictions: Vec<Prediction> = schedule
+            .order
+            .iter()
+            .map(|&index| predictions[index].take())
+            .collect::<Option<_>>()
+            .ok_or_else(|| {
+                ExecutionError::Schedule("the schedule placed a transaction twice".into())
+            })?;
         let schedule_seconds = started.elapsed().as_secs_f64();
 
         let started = Instant::now();
