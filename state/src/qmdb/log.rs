@@ -3,9 +3,16 @@
 //! Positions are offsets in the shard's whole log; a segment file `seg-<start>.log` holds the
 //! bytes from `start` on. An entry never spans two segments. Bytes appended during a block stay in
 //! memory until [`Log::flush`] writes and fsyncs them; only flushed bytes can be read.
+//!
+//! Reads go through a read-only shared mapping of each segment (a lookup is a copy from the page
+//! cache, not a `pread` system call), sized to the most the segment can grow to, so appends never
+//! need a new mapping. Only the flushed part of a mapping is ever read, and flushed bytes are
+//! never rewritten: appends land past it, and a segment is cut back only in [`Log::open`], before
+//! it is mapped. A segment that cannot be mapped is read with `pread`.
 
 use super::entry::{declared_len, Entry};
 use crate::StateError;
+use memmap2::{Mmap, MmapOptions};
 use std::{
     collections::BTreeMap,
     fs::{self, File, OpenOptions},
@@ -24,6 +31,29 @@ struct Segment {
     file: File,
     /// Flushed length of the file.
     len: u64,
+    /// The file mapped read-only, at least `len` bytes long (`None`: read with `pread`).
+    map: Option<Mmap>,
+}
+
+impl Segment {
+    /// `file`, flushed up to `len`, mapped for reads up to `capacity` bytes (at least `len`).
+    fn new(path: PathBuf, file: File, len: u64, capacity: u64) -> Self {
+        let map = usize::try_from(capacity.max(len)).ok().and_then(|map_len| {
+            // SAFETY: the mapping is read-only and shared. This process holds the store's
+            // exclusive lock, so no other writer changes the file; it reads only below `len`
+            // (checked in `read_entry`), and those bytes are never rewritten or cut away while
+            // the segment is open (appends go past `len`; truncation happens only in `Log::open`,
+            // before the mapping exists). Pages past the end of the file are never touched.
+            unsafe { MmapOptions::new().len(map_len).map(&file) }.ok()
+        });
+        Self { path, file, len, map }
+    }
+
+    /// The flushed bytes from `offset` on, when mapped.
+    fn mapped_from(&self, offset: u64) -> Option<&[u8]> {
+        let map = self.map.as_ref()?;
+        map.get(usize::try_from(offset).ok()?..usize::try_from(self.len).ok()?)
+    }
 }
 
 /// One shard's log.
@@ -102,7 +132,7 @@ impl Log {
                 len = committed_end - start;
             }
             expected_start = Some(start + len);
-            segments.insert(start, Segment { path, file, len });
+            segments.insert(start, Segment::new(path, file, len, segment_size));
         }
         let flushed_end = expected_start.unwrap_or(0);
         if flushed_end != committed_end {
@@ -188,7 +218,8 @@ impl Log {
                 .map_err(|e| io_error(&path, e))?;
             let bytes = &self.pending[(start - self.end) as usize..(stop - self.end) as usize];
             file.write_all_at(bytes, 0).map_err(|e| io_error(&path, e))?;
-            self.segments.insert(*start, Segment { path, file, len: bytes.len() as u64 });
+            let len = bytes.len() as u64;
+            self.segments.insert(*start, Segment::new(path, file, len, self.segment_size));
             touched.push(*start);
         }
         for start in touched {
@@ -227,6 +258,15 @@ impl Log {
             ));
         }
         let available = (segment.len - offset) as usize;
+        if let Some(bytes) = segment.mapped_from(offset) {
+            let len = declared_len(bytes)
+                .map_err(|e| corrupt(&segment.path, format!("entry at {position}: {e}")))?;
+            let entry = bytes.get(..len).ok_or_else(|| {
+                corrupt(&segment.path, format!("entry at {position} runs past the segment end"))
+            })?;
+            return Entry::decode(entry)
+                .map_err(|e| corrupt(&segment.path, format!("entry at {position}: {e}")));
+        }
         let mut first = [0u8; FIRST_READ];
         let head = &mut first[..available.min(FIRST_READ)];
         read_exact(segment, head, offset)?;
@@ -331,4 +371,70 @@ fn read_exact(segment: &Segment, buffer: &mut [u8], offset: u64) -> Result<(), S
 /// fsyncs a directory so that file creations, renames and removals in it are durable.
 pub(crate) fn sync_dir(dir: &Path) -> Result<(), StateError> {
     File::open(dir).and_then(|d| d.sync_all()).map_err(|e| io_error(dir, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::KeyHash;
+
+    fn entry(index: u64) -> Entry {
+        // Sizes around the first read (256 bytes) and past the segment size (4 KiB).
+        let value_len = match index % 5 {
+            0 => 0,
+            1 => 100,
+            2 => 250,
+            3 => 700,
+            _ => 5000,
+        };
+        Entry {
+            key: KeyHash([index as u8; 32]),
+            next: KeyHash([!(index as u8); 32]),
+            version: index,
+            serial: index * 3,
+            value: (0..value_len).map(|byte| (byte as u64 ^ index) as u8).collect(),
+            deactivated: (0..index % 3).collect(),
+        }
+    }
+
+    fn read_all(log: &Log, positions: &[(u64, Entry)]) {
+        for (position, expected) in positions {
+            let (entry, len) = log.read_entry(*position).unwrap();
+            assert_eq!((&entry, len), (expected, expected.encoded_len()), "at {position}");
+        }
+    }
+
+    /// Entries spread over many segments read back the same mapped, through `pread`, and after a
+    /// reopen; positions past the flushed end are typed errors.
+    #[test]
+    fn mapped_and_pread_reads_agree_across_segments() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = Log::open(dir.path(), 4096, 0).unwrap();
+        let mut positions = Vec::new();
+        for index in 0..120 {
+            let entry = entry(index);
+            positions.push((log.append(&entry.encode()), entry));
+            if index % 7 == 6 {
+                log.flush().unwrap();
+            }
+        }
+        log.flush().unwrap();
+        assert!(log.segments.len() > 20, "{} segments", log.segments.len());
+        assert!(log.segments.values().all(|segment| segment.map.is_some()));
+        read_all(&log, &positions);
+
+        for segment in log.segments.values_mut() {
+            segment.map = None;
+        }
+        read_all(&log, &positions);
+
+        let end = log.end();
+        drop(log);
+        let log = Log::open(dir.path(), 4096, end).unwrap();
+        assert!(log.segments.values().all(|segment| segment.map.is_some()));
+        read_all(&log, &positions);
+        let (last, _) = log.segments.iter().next_back().unwrap();
+        let inside_last = last + log.segments[last].len;
+        assert!(matches!(log.read_entry(inside_last - 1), Err(StateError::CorruptDatabase { .. })));
+    }
 }
