@@ -9,9 +9,8 @@
 //! - `encode_gb_per_s`: block bytes / the median seconds of [`super::encode`] calls made back
 //!   to back, each building and dropping its own chunks, for about [`ENCODE_BUDGET_SECONDS`]
 //!   (at least one call, at most [`MAX_ENCODE_RUNS`]): how a producer encoding block after block
-//!   runs. One call of a small block lasts under a millisecond, too short to time alone: a pool
-//!   thread that the warm-up left idle (so its encoder and allocator heap are still cold) can
-//!   halve it;
+//!   runs. One call of a small block lasts under a millisecond, too short to time alone: any
+//!   other process running on a core in that window can halve it;
 //! - `verify_chunk_us`: median microseconds of [`super::verify_chunk`] over up to 16 chunks
 //!   spread across data and parity indices, one at a time;
 //! - `reconstruct_gb_per_s`: block bytes / seconds of one [`super::reconstruct`] from the last
