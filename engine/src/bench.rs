@@ -158,6 +158,10 @@ pub struct BenchReport {
     pub ideal_speedup: f64,
     /// Execution + commit time of all blocks, in seconds.
     pub seconds: f64,
+    /// CPU time the whole process used over `seconds` (every thread, user + system), in
+    /// seconds; against `seconds × threads` it shows how busy the cores were, and FAFO's against
+    /// sequential's shows the parallel engine's extra work. `None` where the OS cannot say.
+    pub cpu_seconds: Option<f64>,
     /// Transactions per second of execution + commit.
     pub tps: f64,
     /// Gas per second of execution + commit.
@@ -225,6 +229,9 @@ pub struct Comparison {
     pub speedup: f64,
     /// The same with FAFO's prediction time counted.
     pub speedup_with_prediction: f64,
+    /// FAFO's CPU time over sequential's for the same blocks: 1.0 is no extra work; on `threads`
+    /// cores the speedup cannot exceed `threads / cpu_ratio`.
+    pub cpu_ratio: Option<f64>,
     /// Both engines ended on the same state root.
     pub roots_match: bool,
 }
@@ -252,6 +259,7 @@ pub fn run_both(
         fafo_tps: fafo.tps,
         speedup: fafo.tps / sequential.tps,
         speedup_with_prediction: fafo.tps_with_prediction / sequential.tps,
+        cpu_ratio: fafo.cpu_seconds.zip(sequential.cpu_seconds).map(|(fafo, seq)| fafo / seq),
         roots_match: fafo.state_root == sequential.state_root,
     };
     Ok((sequential, fafo, comparison))
@@ -397,6 +405,7 @@ fn run_on<S: StateReader + StateCommit>(
         totals.predict_seconds = started.elapsed().as_secs_f64();
     }
     let mut predictions = predictions.into_iter();
+    let cpu_started = process_cpu_seconds();
     let started = Instant::now();
     pool.install(|| -> Result<(), BenchError> {
         for transactions in blocks {
@@ -438,6 +447,7 @@ fn run_on<S: StateReader + StateCommit>(
     })?;
     // Prediction happened at admission, before the clock started (module documentation).
     let seconds = started.elapsed().as_secs_f64();
+    let cpu_seconds = cpu_started.zip(process_cpu_seconds()).map(|(from, to)| to - from);
 
     let txs = workload.transaction_count();
     let block_count = blocks.len().max(1) as f64;
@@ -468,6 +478,7 @@ fn run_on<S: StateReader + StateCommit>(
         txs_per_frame: totals.txs_per_frame / block_count,
         ideal_speedup: totals.ideal_speedup / block_count,
         seconds,
+        cpu_seconds,
         tps: txs as f64 / seconds,
         gas_per_s: totals.gas_used as f64 / seconds,
         state_root: chain.state().state_root(),
@@ -484,6 +495,20 @@ fn run_on<S: StateReader + StateCommit>(
         seed: config.seed,
     };
     Ok((report, final_orders))
+}
+
+/// CPU time this process has used so far, all threads, user and system, in seconds.
+fn process_cpu_seconds() -> Option<f64> {
+    let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+    // SAFETY: `getrusage` only writes the struct it is given, which is large enough.
+    let status = unsafe { libc::getrusage(libc::RUSAGE_SELF, usage.as_mut_ptr()) };
+    if status != 0 {
+        return None;
+    }
+    // SAFETY: it returned success, so it filled the struct.
+    let usage = unsafe { usage.assume_init() };
+    let seconds = |time: libc::timeval| time.tv_sec as f64 + time.tv_usec as f64 * 1e-6;
+    Some(seconds(usage.ru_utime) + seconds(usage.ru_stime))
 }
 
 /// Sums over a run's blocks.

@@ -175,6 +175,9 @@ fn print_comparison(comparison: &Comparison) {
         comparison.speedup_with_prediction,
         comparison.roots_match
     );
+    if let Some(ratio) = comparison.cpu_ratio {
+        println!("FAFO used {ratio:.2}x the CPU time of sequential for the same blocks");
+    }
 }
 
 fn print_summary(report: &BenchReport) {
@@ -192,6 +195,13 @@ fn print_summary(report: &BenchReport) {
         report.header_root,
         if report.pipelined { ", commits pipelined" } else { "" }
     );
+    if let Some(cpu) = report.cpu_seconds {
+        println!(
+            "  CPU time {cpu:.3} s: {:.0}% of {} thread(s) over that time",
+            100.0 * cpu / (report.seconds * report.threads as f64),
+            report.threads
+        );
+    }
     if let Some(prediction) = report.prediction {
         println!(
             "  {} threads; prediction ({prediction}) {:.3} s, {:.0} tx/s with it; {} mispredicted, \
