@@ -54,13 +54,7 @@ impl<S: StateReader> DatabaseRef for StateDatabase<S> {
     type Error = DatabaseError;
 
     fn basic_ref(&self, address: Address) -> Result<Option<AccountInfo>, Self::Error> {
-        Ok(self.state.account(address)?.map(|account| AccountInfo {
-            balance: account.balance,
-            nonce: account.nonce,
-            code_hash: account.code_hash,
-            code: None,
-            ..Default::default()
-        }))
+        Ok(self.state.account(address)?.map(account_info))
     }
 
     fn code_by_hash_ref(&self, code_hash: B256) -> Result<Bytecode, Self::Error> {
@@ -79,5 +73,18 @@ impl<S: StateReader> DatabaseRef for StateDatabase<S> {
 
     fn block_hash_ref(&self, number: u64) -> Result<B256, Self::Error> {
         self.state.block_hash(number)?.ok_or(DatabaseError::MissingBlockHash { number })
+    }
+}
+
+/// A store account as revm sees it (code is fetched by hash when needed).
+pub(crate) fn account_info(account: zero_state::Account) -> AccountInfo {
+    // Every field spelled out: `AccountInfo::default()` clones a process-wide empty `Bytecode`,
+    // whose reference count workers on different cores would pass back and forth.
+    AccountInfo {
+        balance: account.balance,
+        nonce: account.nonce,
+        code_hash: account.code_hash,
+        account_id: None,
+        code: None,
     }
 }

@@ -37,11 +37,11 @@ use super::{
     },
     predict::{written_keys, Prediction},
     runtime::Topology,
-    view::{account_info, CodeCache, WorkerView},
+    view::{CodeCache, WorkerView},
 };
 use crate::{
     chain::ChainSpec,
-    database::{DatabaseError, StateDatabase},
+    database::{account_info, DatabaseError, StateDatabase},
     intake::RecoveredTx,
     sequential::{
         block_outcome, evm_env, execution_context, executor_factory, outcome_from, BlockInput,
@@ -245,7 +245,7 @@ impl ParallelExecutor {
         executor.apply_pre_execution_changes().map_err(block_error)?;
 
         // The system calls' writes are the first layer every transaction sees.
-        let overlay = BlockOverlay::new();
+        let overlay = BlockOverlay::for_transactions(count);
         if let Some(transitions) = executor.evm_mut().db_mut().transition_state.as_ref() {
             for (address, transition) in &transitions.transitions {
                 let without_code = |info: &AccountInfo| AccountInfo { code: None, ..info.clone() };
@@ -872,8 +872,8 @@ fn current_account<S: StateReader>(
     shared: &BlockShared<'_, S>,
     address: Address,
 ) -> Result<Option<AccountInfo>, ExecutionError> {
-    Ok(match shared.overlay.account(address) {
-        Some(entry) => entry.info,
+    Ok(match shared.overlay.account_version(address) {
+        Some((info, _)) => info,
         None => shared.store.account(address)?.map(account_info),
     })
 }

@@ -17,7 +17,7 @@
 //! change set is a comparison of final and original values ([`BlockOverlay::changes`]), built in
 //! parallel over the shards instead of by replaying each transaction into revm's `State`.
 
-use super::view::account_info;
+use crate::database::account_info;
 use crate::database::DatabaseError;
 use alloy_primitives::{
     map::{foldhash::fast::FixedState, B256Map},
@@ -26,7 +26,7 @@ use alloy_primitives::{
 use rayon::prelude::*;
 use revm::{bytecode::Bytecode, state::AccountInfo};
 use std::{
-    collections::HashMap,
+    collections::{hash_map::Entry, HashMap},
     hash::{BuildHasher, Hash},
     sync::{
         atomic::{AtomicBool, Ordering},
@@ -74,21 +74,41 @@ const SHARDS: usize = 64;
 /// A hash map split into [`SHARDS`] independently locked parts.
 struct ShardedMap<K, V> {
     hasher: FixedState,
-    shards: Box<[RwLock<HashMap<K, V, FixedState>>]>,
+    shards: Box<[Shard<K, V>]>,
+}
+
+/// One shard on cache lines of its own: two workers taking neighbouring shards' locks would
+/// otherwise pass the same line back and forth.
+#[repr(align(128))]
+struct Shard<K, V>(RwLock<HashMap<K, V, FixedState>>);
+
+impl<K, V> std::ops::Deref for Shard<K, V> {
+    type Target = RwLock<HashMap<K, V, FixedState>>;
+
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
 }
 
 impl<K: Hash + Eq, V: Clone> ShardedMap<K, V> {
-    fn new() -> Self {
+    /// A map sized for about `entries` entries, so that a block's first writes do not keep
+    /// growing (and rehashing) the shards.
+    fn with_capacity(entries: usize) -> Self {
+        let per_shard = entries.div_ceil(SHARDS);
         Self {
             hasher: FixedState::with_seed(0x5eed),
             shards: (0..SHARDS)
-                .map(|_| RwLock::new(HashMap::with_hasher(FixedState::with_seed(0x5eed))))
+                .map(|_| {
+                    let map =
+                        HashMap::with_capacity_and_hasher(per_shard, FixedState::with_seed(0x5eed));
+                    Shard(RwLock::new(map))
+                })
                 .collect(),
         }
     }
 
     #[inline]
-    fn shard(&self, key: &K) -> &RwLock<HashMap<K, V, FixedState>> {
+    fn shard(&self, key: &K) -> &Shard<K, V> {
         let hash = self.hasher.hash_one(key);
         &self.shards[(hash >> 58) as usize % SHARDS]
     }
@@ -113,11 +133,23 @@ impl<K: Hash + Eq, V: Clone> ShardedMap<K, V> {
         shard.entry(key).or_insert(value).clone()
     }
 
+    /// Writes `value` into the key's entry in place with `present`, or inserts `absent(value)`
+    /// when it has none: one lookup, and the rest of an existing entry is not copied.
     #[inline]
-    fn update(&self, key: K, update: impl FnOnce(Option<&V>) -> V) {
+    fn upsert<T>(
+        &self,
+        key: K,
+        value: T,
+        present: impl FnOnce(&mut V, T),
+        absent: impl FnOnce(T) -> V,
+    ) {
         let mut shard = self.shard(&key).write().unwrap_or_else(|poison| poison.into_inner());
-        let value = update(shard.get(&key));
-        shard.insert(key, value);
+        match shard.entry(key) {
+            Entry::Occupied(mut entry) => present(entry.get_mut(), value),
+            Entry::Vacant(entry) => {
+                entry.insert(absent(value));
+            }
+        }
     }
 }
 
@@ -185,10 +217,15 @@ impl Default for BlockOverlay {
 impl BlockOverlay {
     /// An overlay with nothing in it.
     pub fn new() -> Self {
+        Self::for_transactions(0)
+    }
+
+    /// An empty overlay sized for a block of `transactions` (a few accounts and slots each).
+    pub fn for_transactions(transactions: usize) -> Self {
         Self {
-            accounts: ShardedMap::new(),
-            storage: ShardedMap::new(),
-            code: ShardedMap::new(),
+            accounts: ShardedMap::with_capacity(2 * transactions),
+            storage: ShardedMap::with_capacity(2 * transactions),
+            code: ShardedMap::with_capacity(0),
             any_cleared: AtomicBool::new(false),
         }
     }
@@ -196,6 +233,12 @@ impl BlockOverlay {
     /// The account's entry, if the block read or wrote it.
     pub fn account(&self, address: Address) -> Option<AccountEntry> {
         self.accounts.get(&address)
+    }
+
+    /// The account's value and version, if the block read or wrote it (what a read needs,
+    /// without copying the rest of the entry).
+    pub fn account_version(&self, address: Address) -> Option<(Option<AccountInfo>, Version)> {
+        self.accounts.read_with(&address, |entry| (entry.info.clone(), entry.version))
     }
 
     /// Caches the store's value of an account; returns the entry in force (a committed write
@@ -269,17 +312,18 @@ impl BlockOverlay {
         if cleared {
             self.any_cleared.store(true, Ordering::SeqCst);
         }
-        self.accounts.update(address, |previous| match previous {
-            Some(previous) => AccountEntry {
-                info,
-                version,
-                cleared_at: if cleared { Some(version) } else { previous.cleared_at },
-                original: previous.original.clone(),
+        self.accounts.upsert(
+            address,
+            info,
+            |entry, info| {
+                entry.info = info;
+                entry.version = version;
+                if cleared {
+                    entry.cleared_at = Some(version);
+                }
             },
-            None => {
-                AccountEntry { info, version, cleared_at: cleared.then_some(version), original }
-            }
-        });
+            |info| AccountEntry { info, version, cleared_at: cleared.then_some(version), original },
+        );
     }
 
     /// Commits a new value of a slot; `original` as for [`Self::write_account`].
@@ -291,11 +335,16 @@ impl BlockOverlay {
         version: Version,
         original: Option<U256>,
     ) {
-        self.storage.update((address, slot), |previous| SlotEntry {
+        self.storage.upsert(
+            (address, slot),
             value,
-            version,
-            original: previous.map_or(original, SlotEntry::original),
-        });
+            |entry, value| {
+                entry.original = entry.original();
+                entry.value = value;
+                entry.version = version;
+            },
+            |value| SlotEntry { value, version, original },
+        );
     }
 
     /// The block's state changes: every account and slot whose final value differs from its
@@ -332,13 +381,8 @@ impl BlockOverlay {
                     if original != entry.info || new_code.is_some() {
                         changes.push(AccountChange {
                             address: *address,
-                            account: (original != entry.info).then(|| {
-                                entry.info.as_ref().map(|info| Account {
-                                    nonce: info.nonce,
-                                    balance: info.balance,
-                                    code_hash: info.code_hash,
-                                })
-                            }),
+                            account: (original != entry.info)
+                                .then(|| entry.info.as_ref().map(store_account)),
                             code: new_code,
                         });
                     }
@@ -421,6 +465,11 @@ impl BlockOverlay {
     pub fn insert_code(&self, code_hash: B256, code: Bytecode) {
         self.code.get_or_insert(code_hash, code);
     }
+}
+
+/// An account as the store holds it (code lives apart, by hash).
+fn store_account(info: &AccountInfo) -> Account {
+    Account { nonce: info.nonce, balance: info.balance, code_hash: info.code_hash }
 }
 
 /// A slot's value and version given its entry and its account's latest wipe.

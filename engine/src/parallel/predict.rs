@@ -30,7 +30,7 @@ use revm::{
     handler::{EthFrame, Handler},
     state::EvmState,
 };
-use zero_scheduler::{AccessSet, SenderId, Task};
+use zero_scheduler::{AccessSet, KeyPrefix, SenderId, Task};
 use zero_state::{StateKey, StateReader};
 
 /// How access sets are predicted.
@@ -125,11 +125,13 @@ impl Prediction {
             .chain(
                 self.touches_beneficiary.then(|| StateKey::Account(beneficiary).hash().prefix()),
             );
-        let read_write = self.written.iter().map(prefix);
-        Task::single(
-            SenderId(StateKey::Account(sender).hash().prefix()),
-            AccessSet::new(read_only, read_write),
-        )
+        let read_write: Vec<KeyPrefix> = self.written.iter().map(prefix).collect();
+        // The sender is almost always among the written keys: its hash is already there.
+        let sender_key = match self.written.binary_search(&ReadKey::Account(sender)) {
+            Ok(index) => read_write[index],
+            Err(_) => StateKey::Account(sender).hash().prefix(),
+        };
+        Task::single(SenderId(sender_key), AccessSet::new(read_only, read_write))
     }
 }
 

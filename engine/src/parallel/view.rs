@@ -3,7 +3,7 @@
 //! analysed once per process.
 
 use super::overlay::{BlockOverlay, ReadKey, Version};
-use crate::database::DatabaseError;
+use crate::database::{account_info, DatabaseError};
 use alloy_primitives::{map::B256Map, Address, B256, U256};
 use revm::{bytecode::Bytecode, state::AccountInfo, Database};
 use std::sync::RwLock;
@@ -31,17 +31,6 @@ impl CodeCache {
         let code = load()?;
         let mut codes = self.codes.write().unwrap_or_else(|poison| poison.into_inner());
         Ok(codes.entry(code_hash).or_insert(code).clone())
-    }
-}
-
-/// A store account as revm sees it (code is fetched by hash when needed).
-pub(crate) fn account_info(account: zero_state::Account) -> AccountInfo {
-    AccountInfo {
-        balance: account.balance,
-        nonce: account.nonce,
-        code_hash: account.code_hash,
-        code: None,
-        ..Default::default()
     }
 }
 
@@ -91,16 +80,17 @@ impl<S: StateReader> Database for WorkerView<'_, S> {
     type Error = DatabaseError;
 
     fn basic(&mut self, address: Address) -> Result<Option<AccountInfo>, Self::Error> {
-        let entry = match self.overlay.account(address) {
-            Some(entry) => entry,
+        let (info, version) = match self.overlay.account_version(address) {
+            Some(found) => found,
             None => {
                 let info = self.store.account(address)?.map(account_info);
-                self.overlay.insert_base_account(address, info)
+                let entry = self.overlay.insert_base_account(address, info);
+                (entry.info, entry.version)
             }
         };
-        self.reads.push((ReadKey::Account(address), entry.version));
-        self.loaded.push((address, entry.info.clone()));
-        Ok(entry.info)
+        self.reads.push((ReadKey::Account(address), version));
+        self.loaded.push((address, info.clone()));
+        Ok(info)
     }
 
     fn code_by_hash(&mut self, code_hash: B256) -> Result<Bytecode, Self::Error> {
