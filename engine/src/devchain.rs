@@ -449,8 +449,10 @@ impl<S: StateReader + StateCommit> DevChain<S> {
                 let hash = header.hash_slow();
                 match self.spawn_commit {
                     Some(spawn) => {
-                        let recent = RecentBlock::new(&outcome.changes, hash);
+                        // The commit starts first, so that it runs on another core while this
+                        // one indexes the block's writes for the next block's reads.
                         let commit = spawn(Arc::clone(&self.state), outcome.changes.clone(), hash);
+                        let recent = RecentBlock::new(&outcome.changes, hash);
                         self.in_flight = Some(InFlight { commit, recent });
                     }
                     None => {

@@ -5,10 +5,12 @@
 //! through [`Layered`]: block N's own writes from [`RecentBlock`], everything else from the
 //! store, where a key block N did not change reads the same before, during and after its commit.
 
+use crate::parallel::overlay::KeyHashState;
 use alloy_primitives::{
-    map::{AddressMap, AddressSet, B256Map, HashMap},
+    map::{AddressMap, AddressSet, B256Map},
     Address, Bytes, B256, U256,
 };
+use std::collections::HashMap;
 use zero_state::{Account, BlockChanges, StateError, StateReader};
 
 /// The writes of one block, indexed for reads, and its hash.
@@ -17,7 +19,7 @@ pub struct RecentBlock {
     number: u64,
     hash: B256,
     accounts: AddressMap<Option<Account>>,
-    slots: HashMap<(Address, U256), U256>,
+    slots: HashMap<(Address, U256), U256, KeyHashState>,
     /// Accounts whose storage from before the block is gone.
     wiped: AddressSet,
     code: B256Map<Bytes>,
@@ -27,7 +29,7 @@ impl RecentBlock {
     /// Indexes `changes`, the changes of the block whose hash is `hash`.
     pub fn new(changes: &BlockChanges, hash: B256) -> Self {
         let slot_count = changes.storage.iter().map(|change| change.slots.len()).sum();
-        let mut slots = HashMap::with_capacity_and_hasher(slot_count, Default::default());
+        let mut slots = HashMap::with_capacity_and_hasher(slot_count, KeyHashState::default());
         let mut wiped = AddressSet::default();
         for change in &changes.storage {
             if change.wiped {

@@ -106,8 +106,16 @@ impl Prediction {
         beneficiary: Address,
     ) -> bool {
         let skip = ReadKey::Account(beneficiary);
-        reads.into_iter().all(|key| key == skip || self.accessed.binary_search(&key).is_ok())
-            && writes.into_iter().all(|key| key == skip || self.written.binary_search(&key).is_ok())
+        // A handful of keys is the common case: comparing for equality beats ordering them.
+        let contains = |keys: &[ReadKey], key: &ReadKey| {
+            if keys.len() <= 16 {
+                keys.contains(key)
+            } else {
+                keys.binary_search(key).is_ok()
+            }
+        };
+        reads.into_iter().all(|key| key == skip || contains(&self.accessed, &key))
+            && writes.into_iter().all(|key| key == skip || contains(&self.written, &key))
     }
 
     /// The scheduler's task: read-only and read-write key prefixes, the sender's key, and the
@@ -145,12 +153,8 @@ fn is_plain_transfer(tx: &RecoveredTx) -> bool {
 
 /// Keys a finished execution changed: accounts whose value changed (or that were created,
 /// destroyed or cleared as empty) and slots whose value changed.
-pub(crate) fn written_keys(state: &EvmState) -> Vec<ReadKey> {
-    let mut written = Vec::new();
-    for (address, account) in state {
-        if !account.is_touched() {
-            continue;
-        }
+pub(crate) fn written_keys(state: &EvmState) -> impl Iterator<Item = ReadKey> + '_ {
+    state.iter().filter(|(_, account)| account.is_touched()).flat_map(|(address, account)| {
         let original = account.original_info();
         let changed = account.is_created()
             || account.is_selfdestructed()
@@ -158,14 +162,10 @@ pub(crate) fn written_keys(state: &EvmState) -> Vec<ReadKey> {
             || account.info.balance != original.balance
             || account.info.nonce != original.nonce
             || account.info.code_hash != original.code_hash;
-        if changed {
-            written.push(ReadKey::Account(*address));
-        }
-        written.extend(
+        changed.then_some(ReadKey::Account(*address)).into_iter().chain(
             account.changed_storage_slots().map(|(slot, _)| ReadKey::Storage(*address, *slot)),
-        );
-    }
-    written
+        )
+    })
 }
 
 /// Predicts the access sets of `transactions` against `state` (the block's starting state).
@@ -207,7 +207,7 @@ pub fn predict<S: StateReader>(
                 let reads = evm.ctx.journal_mut().db_mut().take_reads();
                 match outcome {
                     Ok(_) => {
-                        let written = written_keys(&state);
+                        let written = written_keys(&state).collect();
                         let touches = state.contains_key(&beneficiary);
                         let accessed = reads.into_iter().map(|(key, _)| key).collect();
                         Ok(Prediction::new(accessed, written, touches, true))
