@@ -26,18 +26,22 @@ use crate::{
     genesis::{genesis_changes, system_contracts},
     intake::RecoveredTx,
     parallel::{
-        predict, schedule_block, ParallelExecutor, ParallelStats, Prediction, PredictionMode,
+        predict, runtime::run_only_when_idle, schedule_block, ParallelExecutor, ParallelStats,
+        Prediction, PredictionMode,
     },
     pipeline::{Layered, RecentBlock},
     sequential::{evm_env, execute_block, BlockInput, BlockOutcome},
-    trie::ordered_trie_root,
+    trie::{ordered_trie_root, OrderedTrie},
     ExecutionError,
 };
 use alloy_consensus::{constants::EMPTY_WITHDRAWALS, Header, EMPTY_OMMER_ROOT_HASH};
 use alloy_eips::{eip1559::BaseFeeParams, eip2718::Encodable2718, eip7685::EMPTY_REQUESTS_HASH};
 use alloy_primitives::{Address, B256};
 use std::{
-    sync::Arc,
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc,
+    },
     thread::{self, JoinHandle},
     time::Instant,
 };
@@ -70,6 +74,11 @@ impl HeaderRoot {
             Self::Parent => "parent",
         }
     }
+}
+
+/// A transaction as the transactions trie holds it.
+fn encode_transaction(tx: &RecoveredTx, out: &mut Vec<u8>) {
+    tx.inner().encode_2718(out);
 }
 
 /// A commit running in the background, and the writes it is committing, for readers meanwhile.
@@ -176,7 +185,8 @@ pub struct FafoBlockReport {
     pub predict_seconds: f64,
     /// Task building, framing and planning time, in seconds.
     pub schedule_seconds: f64,
-    /// Parallel execution time (system calls, transactions, post-block changes), in seconds.
+    /// Parallel execution time (system calls, transactions, post-block changes, and the
+    /// transactions root, whose leaves are hashed in idle time during execution), in seconds.
     pub execute_seconds: f64,
     /// State commit (Merkleization) time, in seconds.
     pub commit_seconds: f64,
@@ -284,6 +294,14 @@ impl<S: StateReader + StateCommit> DevChain<S> {
 
     /// The header of the next block, outputs not yet filled in.
     pub fn next_header(&self, beneficiary: Address, transactions: &[RecoveredTx]) -> Header {
+        Header {
+            transactions_root: ordered_trie_root(transactions, encode_transaction),
+            ..self.header_without_transactions(beneficiary)
+        }
+    }
+
+    /// [`Self::next_header`] before its transactions root is known (it is left zero).
+    fn header_without_transactions(&self, beneficiary: Address) -> Header {
         let parent = &self.parent;
         let parent_hash = self.parent_hash;
         let base_fee = BaseFeeParams::ethereum().next_block_base_fee(
@@ -298,9 +316,6 @@ impl<S: StateReader + StateCommit> DevChain<S> {
             beneficiary,
             gas_limit: self.gas_limit,
             base_fee_per_gas: Some(base_fee),
-            transactions_root: ordered_trie_root(transactions, |tx, buf| {
-                tx.inner().encode_2718(buf)
-            }),
             ommers_hash: EMPTY_OMMER_ROOT_HASH,
             withdrawals_root: Some(EMPTY_WITHDRAWALS),
             blob_gas_used: Some(0),
@@ -395,20 +410,35 @@ impl<S: StateReader + StateCommit> DevChain<S> {
         let schedule_seconds = started.elapsed().as_secs_f64();
 
         let started = Instant::now();
-        let header = self.next_header(beneficiary, &ordered);
-        let input = BlockInput {
-            header: &header,
-            ommers: &[],
-            withdrawals: Some(&[]),
-            transactions: &ordered,
-        };
-        let (outcome, execution) = executor.execute_block(
-            &self.chain,
-            input,
-            &ordered_predictions,
-            &schedule.plan,
-            &state,
-        )?;
+        // Execution does not read the transactions root: its leaves are hashed while the block
+        // executes, by a thread that runs only when a core would otherwise wait (on a
+        // dependency, or for the block's last commits), and the root is finished after.
+        let mut header = self.header_without_transactions(beneficiary);
+        let transactions = OrderedTrie::new(&ordered, encode_transaction);
+        let stop = AtomicBool::new(false);
+        let executed = thread::scope(|scope| {
+            scope.spawn(|| {
+                run_only_when_idle();
+                transactions.hash_leaves(&stop);
+            });
+            let input = BlockInput {
+                header: &header,
+                ommers: &[],
+                withdrawals: Some(&[]),
+                transactions: &ordered,
+            };
+            let executed = executor.execute_block(
+                &self.chain,
+                input,
+                &ordered_predictions,
+                &schedule.plan,
+                &state,
+            );
+            stop.store(true, Ordering::Relaxed);
+            executed
+        });
+        let (outcome, execution) = executed?;
+        header.transactions_root = transactions.root();
         let execute_seconds = started.elapsed().as_secs_f64();
 
         let started = Instant::now();

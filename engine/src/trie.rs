@@ -2,14 +2,20 @@
 //! parallel.
 //!
 //! The trie maps `rlp(index)` to the item's encoding. RLP encodings of integers are prefix-free,
-//! so no key is a prefix of another and no branch node carries a value; each subtree under a
-//! branch is independent and is built on its own rayon task when it is large enough. The result
-//! equals `alloy_trie`'s `ordered_trie_root_with_encoder` (tested below), which builds the same
-//! trie on one thread; inside a one-thread pool this one does too.
+//! so no key is a prefix of another and no branch node carries a value. Where each leaf sits
+//! depends only on the number of items, so leaf nodes — most of the hashing — can be hashed
+//! ahead, in any order and on any thread ([`OrderedTrie::hash_leaves`]); the rest are hashed
+//! when the root is asked for, each large subtree on its own rayon task. The result equals
+//! `alloy_trie`'s `ordered_trie_root_with_encoder` (tested below), which builds the same trie on
+//! one thread; inside a one-thread pool this one does too.
 
 use alloy_primitives::{keccak256, B256};
 use alloy_trie::EMPTY_ROOT_HASH;
 use rayon::prelude::*;
+use std::sync::{
+    atomic::{AtomicBool, Ordering},
+    OnceLock,
+};
 
 /// Subtrees with fewer leaves than this are built on the current thread: below it a rayon task
 /// costs more than it saves.
@@ -43,36 +49,149 @@ impl Leaf {
 
 /// The root of the trie of `items` keyed by `rlp(index)`, each value written by `encode`.
 pub fn ordered_trie_root<T: Sync>(items: &[T], encode: impl Fn(&T, &mut Vec<u8>) + Sync) -> B256 {
-    if items.is_empty() {
-        return EMPTY_ROOT_HASH;
-    }
-    let u32_max = u32::MAX as usize;
-    assert!(items.len() <= u32_max, "an ordered trie holds at most 2^32 items");
-    let mut leaves: Vec<Leaf> = (0..items.len()).map(Leaf::new).collect();
-    leaves.sort_unstable_by(|a, b| a.path().cmp(b.path()));
-    let builder = Builder { items, encode: &encode };
-    let mut root = Vec::new();
-    builder.node(&leaves, 0, &mut root);
-    keccak256(&root)
+    OrderedTrie::new(items, encode).root()
 }
 
-struct Builder<'a, T, F> {
-    items: &'a [T],
-    encode: &'a F,
+/// Leaves per unit of leaf hashing: large enough that claiming one costs nothing next to
+/// hashing it, small enough that a thread stopping early finishes its unit quickly.
+const CHUNK: usize = 64;
+
+/// A child as its parent holds it: the node itself when its RLP is shorter than a hash, else
+/// `0xa0 ‖ keccak(node)`.
+#[derive(Clone, Copy)]
+struct NodeRef {
+    bytes: [u8; 33],
+    len: u8,
 }
 
-impl<T: Sync, F: Fn(&T, &mut Vec<u8>) + Sync> Builder<'_, T, F> {
-    /// Writes the RLP of the node holding `leaves` (sorted, sharing their first `depth` nibbles).
-    fn node(&self, leaves: &[Leaf], depth: usize, out: &mut Vec<u8>) {
-        if let [leaf] = leaves {
-            let mut value = Vec::new();
-            (self.encode)(&self.items[leaf.index], &mut value);
-            let mut payload = Vec::with_capacity(value.len() + 16);
-            encode_string(&hex_prefix(&leaf.path()[depth..], true), &mut payload);
-            encode_string(&value, &mut payload);
-            encode_list(&payload, out);
-            return;
+impl NodeRef {
+    fn of(node: &[u8]) -> Self {
+        let mut bytes = [0u8; 33];
+        if node.len() < 32 {
+            bytes[..node.len()].copy_from_slice(node);
+            Self { bytes, len: node.len() as u8 }
+        } else {
+            bytes[0] = EMPTY_STRING + 32;
+            bytes[1..].copy_from_slice(keccak256(node).as_slice());
+            Self { bytes, len: 33 }
         }
+    }
+
+    fn as_slice(&self) -> &[u8] {
+        &self.bytes[..usize::from(self.len)]
+    }
+}
+
+/// The trie of an ordered list, whose leaves can be hashed ahead of the root.
+///
+/// Where a leaf sits depends only on how many items there are, so every leaf node (most of the
+/// hashing: each holds a whole transaction or receipt) can be hashed as soon as its item is
+/// known, in any order, on any thread: [`Self::hash_leaves`] does so in chunks, for a thread
+/// that would otherwise idle, and [`Self::root`] hashes whatever chunks are left, in parallel,
+/// then the branches above them.
+pub struct OrderedTrie<'a, T, F> {
+    items: &'a [T],
+    encode: F,
+    /// Every leaf, sorted by path.
+    leaves: Vec<Leaf>,
+    /// Nibbles of each item's path above its leaf node, by item index.
+    depths: Vec<u8>,
+    /// Leaf references by item index, [`CHUNK`] per cell, set by whichever thread gets there
+    /// first (the other waits for it rather than hashing twice).
+    chunks: Vec<OnceLock<Vec<NodeRef>>>,
+}
+
+impl<'a, T: Sync, F: Fn(&T, &mut Vec<u8>) + Sync> OrderedTrie<'a, T, F> {
+    /// The trie of `items`, each value written by `encode`; nothing is hashed yet.
+    pub fn new(items: &'a [T], encode: F) -> Self {
+        let u32_max = u32::MAX as usize;
+        assert!(items.len() <= u32_max, "an ordered trie holds at most 2^32 items");
+        let mut leaves: Vec<Leaf> = (0..items.len()).map(Leaf::new).collect();
+        leaves.sort_unstable_by(|a, b| a.path().cmp(b.path()));
+        // A leaf hangs below the deepest branch on its path: the one at the longest prefix it
+        // shares with a neighbour in path order (keys are prefix-free, so it has a next nibble).
+        let mut depths = vec![0u8; items.len()];
+        if leaves.len() > 1 {
+            let shared = |a: &Leaf, b: &Leaf| {
+                a.path().iter().zip(b.path()).take_while(|(x, y)| x == y).count()
+            };
+            for (position, leaf) in leaves.iter().enumerate() {
+                let before = position.checked_sub(1).map_or(0, |p| shared(&leaves[p], leaf));
+                let after = leaves.get(position + 1).map_or(0, |next| shared(leaf, next));
+                depths[leaf.index] = (before.max(after) + 1) as u8;
+            }
+        }
+        let chunks = (0..items.len().div_ceil(CHUNK)).map(|_| OnceLock::new()).collect();
+        Self { items, encode, leaves, depths, chunks }
+    }
+
+    /// Hashes leaf nodes chunk by chunk, in item order, until every chunk is done or `stop` is
+    /// set; the root then reuses them.
+    pub fn hash_leaves(&self, stop: &AtomicBool) {
+        for chunk in 0..self.chunks.len() {
+            if stop.load(Ordering::Relaxed) {
+                return;
+            }
+            self.chunk(chunk);
+        }
+    }
+
+    /// The root. Leaves not hashed yet are hashed here, in parallel when there are many.
+    pub fn root(&self) -> B256 {
+        match self.items.len() {
+            0 => return EMPTY_ROOT_HASH,
+            // The root is hashed whatever its length, and is then the whole trie.
+            1 => {
+                let mut node = Vec::new();
+                self.leaf_node(0, &mut node);
+                return keccak256(&node);
+            }
+            count if count >= PARALLEL_LEAVES => {
+                (0..self.chunks.len()).into_par_iter().for_each(|chunk| {
+                    self.chunk(chunk);
+                });
+            }
+            _ => (0..self.chunks.len()).for_each(|chunk| {
+                self.chunk(chunk);
+            }),
+        }
+        let mut root = Vec::new();
+        self.node(&self.leaves, 0, &mut root);
+        keccak256(&root)
+    }
+
+    /// The references of the leaves of chunk `chunk`, hashed now unless done before.
+    fn chunk(&self, chunk: usize) -> &[NodeRef] {
+        self.chunks[chunk].get_or_init(|| {
+            let end = self.items.len().min((chunk + 1) * CHUNK);
+            let mut node = Vec::new();
+            (chunk * CHUNK..end)
+                .map(|index| {
+                    node.clear();
+                    self.leaf_node(index, &mut node);
+                    NodeRef::of(&node)
+                })
+                .collect()
+        })
+    }
+
+    /// Writes the RLP of the leaf node of the item at `index`.
+    fn leaf_node(&self, index: usize, out: &mut Vec<u8>) {
+        let leaf = Leaf::new(index);
+        let mut value = Vec::new();
+        (self.encode)(&self.items[index], &mut value);
+        let mut payload = Vec::with_capacity(value.len() + 16);
+        encode_string(
+            &hex_prefix(&leaf.path()[usize::from(self.depths[index])..], true),
+            &mut payload,
+        );
+        encode_string(&value, &mut payload);
+        encode_list(&payload, out);
+    }
+
+    /// Writes the RLP of the node holding `leaves` (sorted, at least two, sharing their first
+    /// `depth` nibbles).
+    fn node(&self, leaves: &[Leaf], depth: usize, out: &mut Vec<u8>) {
         let first = leaves[0].path();
         let last = leaves[leaves.len() - 1].path();
         let shared = first[depth..].iter().zip(&last[depth..]).take_while(|(a, b)| a == b).count();
@@ -81,7 +200,7 @@ impl<T: Sync, F: Fn(&T, &mut Vec<u8>) + Sync> Builder<'_, T, F> {
             self.branch(leaves, depth + shared, &mut branch);
             let mut payload = Vec::with_capacity(40);
             encode_string(&hex_prefix(&first[depth..depth + shared], false), &mut payload);
-            reference(&branch, &mut payload);
+            payload.extend_from_slice(NodeRef::of(&branch).as_slice());
             encode_list(&payload, out);
         } else {
             self.branch(leaves, depth, out);
@@ -98,14 +217,19 @@ impl<T: Sync, F: Fn(&T, &mut Vec<u8>) + Sync> Builder<'_, T, F> {
             groups.push((nibble, &leaves[start..end]));
             start = end;
         }
-        let child = |leaves: &[Leaf]| {
-            let mut node = Vec::new();
-            self.node(leaves, depth + 1, &mut node);
-            let mut child = Vec::with_capacity(33);
-            reference(&node, &mut child);
-            child
+        let child = |leaves: &[Leaf]| match leaves {
+            [leaf] => {
+                debug_assert_eq!(usize::from(self.depths[leaf.index]), depth + 1);
+                self.chunks[leaf.index / CHUNK].get().expect("leaf hashed before its branches")
+                    [leaf.index % CHUNK]
+            }
+            _ => {
+                let mut node = Vec::new();
+                self.node(leaves, depth + 1, &mut node);
+                NodeRef::of(&node)
+            }
         };
-        let children: Vec<Vec<u8>> = if leaves.len() >= PARALLEL_LEAVES {
+        let children: Vec<NodeRef> = if leaves.len() >= PARALLEL_LEAVES {
             groups.par_iter().map(|(_, group)| child(group)).collect()
         } else {
             groups.iter().map(|(_, group)| child(group)).collect()
@@ -115,7 +239,7 @@ impl<T: Sync, F: Fn(&T, &mut Vec<u8>) + Sync> Builder<'_, T, F> {
         for nibble in 0..16u8 {
             match next.peek() {
                 Some(((at, _), child)) if *at == nibble => {
-                    payload.extend_from_slice(child);
+                    payload.extend_from_slice(child.as_slice());
                     next.next();
                 }
                 _ => payload.push(EMPTY_STRING),
@@ -128,17 +252,6 @@ impl<T: Sync, F: Fn(&T, &mut Vec<u8>) + Sync> Builder<'_, T, F> {
 }
 
 const EMPTY_STRING: u8 = 0x80;
-
-/// A child as its parent holds it: the node itself when its RLP is shorter than a hash, else
-/// the hash of that RLP.
-fn reference(node: &[u8], out: &mut Vec<u8>) {
-    if node.len() < 32 {
-        out.extend_from_slice(node);
-    } else {
-        out.push(EMPTY_STRING + 32);
-        out.extend_from_slice(keccak256(node).as_slice());
-    }
-}
 
 /// The compact (hex-prefix) encoding of a path, flagged as a leaf's or an extension's.
 fn hex_prefix(nibbles: &[u8], leaf: bool) -> Vec<u8> {
@@ -223,6 +336,35 @@ mod tests {
             let items = items(count, 7);
             let root = ordered_trie_root(&items, |item, out| out.extend_from_slice(item));
             assert_eq!(root, expected(&items), "{count} items");
+        }
+    }
+
+    /// Leaves hashed ahead — some, all, or by another thread while the root is taken — give
+    /// the same root.
+    #[test]
+    fn leaves_hashed_ahead_give_the_same_root() {
+        for count in [1, 2, 17, 64, 65, 300, 5_000] {
+            let items = items(count, 11);
+            let encode = |item: &Vec<u8>, out: &mut Vec<u8>| out.extend_from_slice(item);
+            let want = expected(&items);
+
+            let all = OrderedTrie::new(&items, encode);
+            all.hash_leaves(&AtomicBool::new(false));
+            assert_eq!(all.root(), want, "{count} items, all leaves ahead");
+
+            let stopped = OrderedTrie::new(&items, encode);
+            stopped.hash_leaves(&AtomicBool::new(true));
+            assert_eq!(stopped.root(), want, "{count} items, none ahead");
+
+            let racing = OrderedTrie::new(&items, encode);
+            let stop = AtomicBool::new(false);
+            let root = std::thread::scope(|scope| {
+                scope.spawn(|| racing.hash_leaves(&stop));
+                let root = racing.root();
+                stop.store(true, Ordering::Relaxed);
+                root
+            });
+            assert_eq!(root, want, "{count} items, hashed while the root is taken");
         }
     }
 

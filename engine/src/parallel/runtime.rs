@@ -3,6 +3,22 @@
 
 use std::path::Path;
 
+/// Moves the calling thread to Linux's `SCHED_IDLE` class: it then runs only on a core that has
+/// nothing else to run, so work handed to it fills idle time without slowing anyone down.
+/// Returns whether that happened; elsewhere, or if refused, the thread keeps its priority.
+pub fn run_only_when_idle() -> bool {
+    #[cfg(target_os = "linux")]
+    {
+        let param = libc::sched_param { sched_priority: 0 };
+        // SAFETY: `param` is a valid `sched_param`; pid 0 is the calling thread.
+        unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) == 0 }
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        false
+    }
+}
+
 /// Where workers run.
 #[derive(Clone, Debug)]
 pub struct Topology {
