@@ -229,8 +229,8 @@ pub struct Comparison {
     pub speedup: f64,
     /// The same with FAFO's prediction time counted.
     pub speedup_with_prediction: f64,
-    /// FAFO's CPU time over sequential's for the same blocks: 1.0 is no extra work; on `threads`
-    /// cores the speedup cannot exceed `threads / cpu_ratio`.
+    /// FAFO's CPU time over sequential's for the same blocks: 1.0 is no extra work. With every
+    /// core busy in both runs, the speedup on `threads` cores is `threads / cpu_ratio`.
     pub cpu_ratio: Option<f64>,
     /// Both engines ended on the same state root.
     pub roots_match: bool,
