@@ -96,8 +96,8 @@ pub struct OrderedTrie<'a, T, F> {
     leaves: Vec<Leaf>,
     /// Nibbles of each item's path above its leaf node, by item index.
     depths: Vec<u8>,
-    /// Leaf references by item index, [`CHUNK`] per cell, set by whichever thread gets there
-    /// first (the other waits for it rather than hashing twice).
+    /// Leaf references by item index, [`CHUNK`] per cell, set by whichever thread finishes
+    /// first.
     chunks: Vec<OnceLock<Vec<NodeRef>>>,
 }
 
@@ -126,13 +126,23 @@ impl<'a, T: Sync, F: Fn(&T, &mut Vec<u8>) + Sync> OrderedTrie<'a, T, F> {
     }
 
     /// Hashes leaf nodes chunk by chunk, in item order, until every chunk is done or `stop` is
-    /// set; the root then reuses them.
+    /// set; the root then reuses them. `stop` is checked before every leaf, so a thread at the
+    /// lowest priority, once stopped, has at most one leaf left to finish.
     pub fn hash_leaves(&self, stop: &AtomicBool) {
         for chunk in 0..self.chunks.len() {
-            if stop.load(Ordering::Relaxed) {
-                return;
+            if self.chunks[chunk].get().is_some() {
+                continue;
             }
-            self.chunk(chunk);
+            let mut node = Vec::new();
+            let mut refs = Vec::with_capacity(CHUNK);
+            for index in self.chunk_items(chunk) {
+                if stop.load(Ordering::Relaxed) {
+                    return;
+                }
+                refs.push(self.leaf_ref(index, &mut node));
+            }
+            // Another thread may have set it meanwhile, to the same references.
+            let _ = self.chunks[chunk].set(refs);
         }
     }
 
@@ -160,19 +170,26 @@ impl<'a, T: Sync, F: Fn(&T, &mut Vec<u8>) + Sync> OrderedTrie<'a, T, F> {
         keccak256(&root)
     }
 
-    /// The references of the leaves of chunk `chunk`, hashed now unless done before.
-    fn chunk(&self, chunk: usize) -> &[NodeRef] {
-        self.chunks[chunk].get_or_init(|| {
-            let end = self.items.len().min((chunk + 1) * CHUNK);
+    /// Hashes the leaves of chunk `chunk` unless they are already there. It never waits for
+    /// a chunk another thread is hashing: it hashes that one too, and the first result stays.
+    fn chunk(&self, chunk: usize) {
+        if self.chunks[chunk].get().is_none() {
             let mut node = Vec::new();
-            (chunk * CHUNK..end)
-                .map(|index| {
-                    node.clear();
-                    self.leaf_node(index, &mut node);
-                    NodeRef::of(&node)
-                })
-                .collect()
-        })
+            let refs =
+                self.chunk_items(chunk).map(|index| self.leaf_ref(index, &mut node)).collect();
+            let _ = self.chunks[chunk].set(refs);
+        }
+    }
+
+    fn chunk_items(&self, chunk: usize) -> std::ops::Range<usize> {
+        chunk * CHUNK..self.items.len().min((chunk + 1) * CHUNK)
+    }
+
+    /// The reference of the leaf node of the item at `index`; `node` is scratch space.
+    fn leaf_ref(&self, index: usize, node: &mut Vec<u8>) -> NodeRef {
+        node.clear();
+        self.leaf_node(index, node);
+        NodeRef::of(node)
     }
 
     /// Writes the RLP of the leaf node of the item at `index`.
