@@ -88,3 +88,8 @@ pub(crate) fn account_info(account: zero_state::Account) -> AccountInfo {
         code: None,
     }
 }
+
+/// An account as the store holds it (code lives apart, by hash).
+pub(crate) fn store_account(info: &AccountInfo) -> zero_state::Account {
+    zero_state::Account { nonce: info.nonce, balance: info.balance, code_hash: info.code_hash }
+}

@@ -3,7 +3,10 @@
 //! parallel path must reproduce its receipts, gas, logs and state changes exactly.
 
 use crate::{
-    chain::ChainSpec, database::StateDatabase, intake::RecoveredTx, trie::ordered_trie_root,
+    chain::ChainSpec,
+    database::{store_account, StateDatabase},
+    intake::RecoveredTx,
+    trie::ordered_trie_root,
     ExecutionError,
 };
 use alloy_consensus::{Header, ReceiptEnvelope, TxReceipt};
@@ -19,7 +22,7 @@ use revm::database::{
     states::bundle_state::BundleRetention, BundleState, OriginalValuesKnown, State,
 };
 use std::borrow::Cow;
-use zero_state::{Account, BlockChanges, StateReader, StorageChange};
+use zero_state::{BlockChanges, StateReader, StorageChange};
 
 /// One block to execute: its header (the fields execution reads), ommers, withdrawals and the
 /// transactions in block order with senders recovered.
@@ -172,14 +175,7 @@ pub fn changes_from_bundle(height: u64, bundle: &BundleState) -> BlockChanges {
     changes.accounts = plain
         .accounts
         .into_iter()
-        .map(|(address, info)| {
-            let account = info.map(|info| Account {
-                nonce: info.nonce,
-                balance: info.balance,
-                code_hash: info.code_hash,
-            });
-            (address, account)
-        })
+        .map(|(address, info)| (address, info.as_ref().map(store_account)))
         .collect();
     changes.storage = plain
         .storage

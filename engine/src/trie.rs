@@ -130,19 +130,9 @@ impl<'a, T: Sync, F: Fn(&T, &mut Vec<u8>) + Sync> OrderedTrie<'a, T, F> {
     /// lowest priority, once stopped, has at most one leaf left to finish.
     pub fn hash_leaves(&self, stop: &AtomicBool) {
         for chunk in 0..self.chunks.len() {
-            if self.chunks[chunk].get().is_some() {
-                continue;
+            if !self.chunk(chunk, stop) {
+                return;
             }
-            let mut node = Vec::new();
-            let mut refs = Vec::with_capacity(CHUNK);
-            for index in self.chunk_items(chunk) {
-                if stop.load(Ordering::Relaxed) {
-                    return;
-                }
-                refs.push(self.leaf_ref(index, &mut node));
-            }
-            // Another thread may have set it meanwhile, to the same references.
-            let _ = self.chunks[chunk].set(refs);
         }
     }
 
@@ -157,28 +147,35 @@ impl<'a, T: Sync, F: Fn(&T, &mut Vec<u8>) + Sync> OrderedTrie<'a, T, F> {
                 return keccak256(&node);
             }
             count if count >= PARALLEL_LEAVES => {
+                let never = AtomicBool::new(false);
                 (0..self.chunks.len()).into_par_iter().for_each(|chunk| {
-                    self.chunk(chunk);
+                    self.chunk(chunk, &never);
                 });
             }
-            _ => (0..self.chunks.len()).for_each(|chunk| {
-                self.chunk(chunk);
-            }),
+            _ => self.hash_leaves(&AtomicBool::new(false)),
         }
         let mut root = Vec::new();
         self.node(&self.leaves, 0, &mut root);
         keccak256(&root)
     }
 
-    /// Hashes the leaves of chunk `chunk` unless they are already there. It never waits for
-    /// a chunk another thread is hashing: it hashes that one too, and the first result stays.
-    fn chunk(&self, chunk: usize) {
-        if self.chunks[chunk].get().is_none() {
-            let mut node = Vec::new();
-            let refs =
-                self.chunk_items(chunk).map(|index| self.leaf_ref(index, &mut node)).collect();
-            let _ = self.chunks[chunk].set(refs);
+    /// Hashes the leaves of chunk `chunk` unless they are already there; returns `false` if
+    /// `stop` was set first (it is checked before every leaf). It never waits for a chunk
+    /// another thread is hashing: it hashes that one too, and the first result stays.
+    fn chunk(&self, chunk: usize, stop: &AtomicBool) -> bool {
+        if self.chunks[chunk].get().is_some() {
+            return true;
         }
+        let mut node = Vec::new();
+        let mut refs = Vec::with_capacity(CHUNK);
+        for index in self.chunk_items(chunk) {
+            if stop.load(Ordering::Relaxed) {
+                return false;
+            }
+            refs.push(self.leaf_ref(index, &mut node));
+        }
+        let _ = self.chunks[chunk].set(refs);
+        true
     }
 
     fn chunk_items(&self, chunk: usize) -> std::ops::Range<usize> {

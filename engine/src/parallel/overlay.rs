@@ -17,8 +17,7 @@
 //! change set is a comparison of final and original values ([`BlockOverlay::changes`]), built in
 //! parallel over the shards instead of by replaying each transaction into revm's `State`.
 
-use crate::database::account_info;
-use crate::database::DatabaseError;
+use crate::database::{account_info, store_account, DatabaseError};
 use alloy_primitives::{map::B256Map, Address, Bytes, B256, U256};
 use rayon::prelude::*;
 use revm::{bytecode::Bytecode, state::AccountInfo};
@@ -285,11 +284,6 @@ impl BlockOverlay {
         }
     }
 
-    /// The account's entry, if the block read or wrote it.
-    pub fn account(&self, address: Address) -> Option<AccountEntry> {
-        self.accounts.get(&address)
-    }
-
     /// The account's value and version, if the block read or wrote it (what a read needs,
     /// without copying the rest of the entry).
     pub fn account_version(&self, address: Address) -> Option<(Option<AccountInfo>, Version)> {
@@ -522,11 +516,6 @@ impl BlockOverlay {
     }
 }
 
-/// An account as the store holds it (code lives apart, by hash).
-fn store_account(info: &AccountInfo) -> Account {
-    Account { nonce: info.nonce, balance: info.balance, code_hash: info.code_hash }
-}
-
 /// A slot's value and version given its entry and its account's latest wipe.
 #[inline]
 fn resolve_slot(entry: Option<SlotEntry>, cleared_at: Option<Version>) -> Option<(U256, Version)> {
@@ -576,7 +565,7 @@ mod tests {
     #[test]
     fn base_values_are_cached_and_writes_win() {
         let overlay = BlockOverlay::new();
-        assert!(overlay.account(A).is_none());
+        assert!(overlay.account_version(A).is_none());
         assert_eq!(overlay.current_version(ReadKey::Account(A)), BASE);
         let entry = overlay.insert_base_account(A, None);
         assert_eq!(entry.version, BASE);
