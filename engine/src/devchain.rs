@@ -26,8 +26,8 @@ use crate::{
     genesis::{genesis_changes, system_contracts},
     intake::RecoveredTx,
     parallel::{
-        predict, runtime::run_only_when_idle, schedule_block, ParallelExecutor, ParallelStats,
-        Prediction, PredictionMode,
+        overlay::FrozenOverlay, predict, runtime::run_only_when_idle, schedule_block,
+        ParallelExecutor, ParallelStats, Prediction, PredictionMode,
     },
     pipeline::{Layered, RecentBlock},
     sequential::{evm_env, execute_block, BlockInput, BlockOutcome},
@@ -427,7 +427,7 @@ impl<S: StateReader + StateCommit> DevChain<S> {
                 withdrawals: Some(&[]),
                 transactions: &ordered,
             };
-            let executed = executor.execute_block(
+            let executed = executor.execute_block_keeping_overlay(
                 &self.chain,
                 input,
                 &ordered_predictions,
@@ -437,12 +437,12 @@ impl<S: StateReader + StateCommit> DevChain<S> {
             stop.store(true, Ordering::Relaxed);
             executed
         });
-        let (outcome, execution) = executed?;
+        let (outcome, execution, overlay) = executed?;
         header.transactions_root = transactions.root();
         let execute_seconds = started.elapsed().as_secs_f64();
 
         let started = Instant::now();
-        let block = self.seal_and_commit(header, outcome)?;
+        let block = self.seal_and_commit_with(header, outcome, overlay)?;
         let commit_seconds = started.elapsed().as_secs_f64();
         let report = FafoBlockReport {
             transactions: ordered,
@@ -460,8 +460,20 @@ impl<S: StateReader + StateCommit> DevChain<S> {
     /// the background when pipelined), and makes the block the new head.
     pub fn seal_and_commit(
         &mut self,
+        header: Header,
+        outcome: BlockOutcome,
+    ) -> Result<ProducedBlock, ExecutionError> {
+        self.seal_and_commit_with(header, outcome, None)
+    }
+
+    /// [`Self::seal_and_commit`]; `overlay`, the parallel executor's final overlay of the block
+    /// when its change set came from it, serves the next block's reads while the commit runs
+    /// (else the change set is indexed for them).
+    fn seal_and_commit_with(
+        &mut self,
         mut header: Header,
         outcome: BlockOutcome,
+        overlay: Option<FrozenOverlay>,
     ) -> Result<ProducedBlock, ExecutionError> {
         header.gas_used = outcome.gas_used;
         header.receipts_root = outcome.receipts_root;
@@ -482,7 +494,12 @@ impl<S: StateReader + StateCommit> DevChain<S> {
                         // The commit starts first, so that it runs on another core while this
                         // one indexes the block's writes for the next block's reads.
                         let commit = spawn(Arc::clone(&self.state), outcome.changes.clone(), hash);
-                        let recent = RecentBlock::new(&outcome.changes, hash);
+                        let recent = match overlay {
+                            Some(overlay) => {
+                                RecentBlock::from_overlay(header.number, hash, overlay)
+                            }
+                            None => RecentBlock::new(&outcome.changes, hash),
+                        };
                         self.in_flight = Some(InFlight { commit, recent });
                     }
                     None => {

@@ -4,8 +4,10 @@
 //! to a background commit (Merkleization, fsync) and starts block N+1 at once. Block N+1 reads
 //! through [`Layered`]: block N's own writes from [`RecentBlock`], everything else from the
 //! store, where a key block N did not change reads the same before, during and after its commit.
+//! A block the parallel executor ran hands over its final overlay as the [`RecentBlock`]: it is
+//! already keyed for reads, so nothing is indexed between the two blocks.
 
-use crate::parallel::overlay::KeyHashState;
+use crate::parallel::overlay::{FrozenOverlay, KeyHashState};
 use alloy_primitives::{
     map::{AddressMap, AddressSet, B256Map},
     Address, Bytes, B256, U256,
@@ -13,16 +15,27 @@ use alloy_primitives::{
 use std::collections::HashMap;
 use zero_state::{Account, BlockChanges, StateError, StateReader};
 
-/// The writes of one block, indexed for reads, and its hash.
-#[derive(Debug, Default)]
+/// The state after one block, for the keys the block decides, and its hash.
+#[derive(Debug)]
 pub struct RecentBlock {
     number: u64,
     hash: B256,
-    accounts: AddressMap<Option<Account>>,
-    slots: HashMap<(Address, U256), U256, KeyHashState>,
-    /// Accounts whose storage from before the block is gone.
-    wiped: AddressSet,
-    code: B256Map<Bytes>,
+    writes: Writes,
+}
+
+/// Where a [`RecentBlock`]'s values come from.
+#[derive(Debug)]
+enum Writes {
+    /// The block's change set, indexed.
+    Indexed {
+        accounts: AddressMap<Option<Account>>,
+        slots: HashMap<(Address, U256), U256, KeyHashState>,
+        /// Accounts whose storage from before the block is gone.
+        wiped: AddressSet,
+        code: B256Map<Bytes>,
+    },
+    /// The parallel executor's final overlay: nothing to index, it is already keyed for reads.
+    Overlay(FrozenOverlay),
 }
 
 impl RecentBlock {
@@ -38,13 +51,42 @@ impl RecentBlock {
             slots
                 .extend(change.slots.iter().map(|(slot, value)| ((change.address, *slot), *value)));
         }
-        Self {
-            number: changes.height,
-            hash,
+        let writes = Writes::Indexed {
             accounts: changes.accounts.iter().copied().collect(),
             slots,
             wiped,
             code: changes.code.iter().cloned().collect(),
+        };
+        Self { number: changes.height, hash, writes }
+    }
+
+    /// Block `number` (hash `hash`) as its final overlay holds it: the overlay must come from a
+    /// block whose change set was read from that overlay (so it expresses every write).
+    pub fn from_overlay(number: u64, hash: B256, overlay: FrozenOverlay) -> Self {
+        Self { number, hash, writes: Writes::Overlay(overlay) }
+    }
+
+    fn account(&self, address: Address) -> Option<Option<Account>> {
+        match &self.writes {
+            Writes::Indexed { accounts, .. } => accounts.get(&address).copied(),
+            Writes::Overlay(overlay) => overlay.account(address),
+        }
+    }
+
+    fn storage(&self, address: Address, slot: U256) -> Option<U256> {
+        match &self.writes {
+            Writes::Indexed { slots, wiped, .. } => slots
+                .get(&(address, slot))
+                .copied()
+                .or_else(|| wiped.contains(&address).then_some(U256::ZERO)),
+            Writes::Overlay(overlay) => overlay.storage(address, slot),
+        }
+    }
+
+    fn code(&self, code_hash: B256) -> Option<Bytes> {
+        match &self.writes {
+            Writes::Indexed { code, .. } => code.get(&code_hash).cloned(),
+            Writes::Overlay(overlay) => overlay.code(code_hash),
         }
     }
 }
@@ -65,27 +107,22 @@ impl<'a, S> Layered<'a, S> {
 
 impl<S: StateReader> StateReader for Layered<'_, S> {
     fn account(&self, address: Address) -> Result<Option<Account>, StateError> {
-        if let Some(account) = self.recent.and_then(|recent| recent.accounts.get(&address)) {
-            return Ok(*account);
+        if let Some(account) = self.recent.and_then(|recent| recent.account(address)) {
+            return Ok(account);
         }
         self.store.account(address)
     }
 
     fn storage(&self, address: Address, slot: U256) -> Result<U256, StateError> {
-        if let Some(recent) = self.recent {
-            if let Some(value) = recent.slots.get(&(address, slot)) {
-                return Ok(*value);
-            }
-            if recent.wiped.contains(&address) {
-                return Ok(U256::ZERO);
-            }
+        if let Some(value) = self.recent.and_then(|recent| recent.storage(address, slot)) {
+            return Ok(value);
         }
         self.store.storage(address, slot)
     }
 
     fn code(&self, code_hash: B256) -> Result<Option<Bytes>, StateError> {
-        if let Some(code) = self.recent.and_then(|recent| recent.code.get(&code_hash)) {
-            return Ok(Some(code.clone()));
+        if let Some(code) = self.recent.and_then(|recent| recent.code(code_hash)) {
+            return Ok(Some(code));
         }
         self.store.code(code_hash)
     }
@@ -101,13 +138,17 @@ impl<S: StateReader> StateReader for Layered<'_, S> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::parallel::overlay::{version_of, BlockOverlay};
+    use revm::{bytecode::Bytecode, state::AccountInfo};
     use zero_state::{MemoryState, StateCommit, StorageChange, KECCAK_EMPTY};
 
     fn account(balance: u64) -> Account {
         Account { nonce: 1, balance: U256::from(balance), code_hash: KECCAK_EMPTY }
     }
 
-    /// Every kind of write in the recent block shadows the store; everything else reads through.
+    /// Every kind of write in the recent block shadows the store, whether the block is indexed
+    /// from its change set or served from the parallel executor's final overlay; everything
+    /// else reads through.
     #[test]
     fn recent_writes_shadow_the_store_and_the_rest_reads_through() {
         let (a, b, c) = (Address::repeat_byte(1), Address::repeat_byte(2), Address::repeat_byte(3));
@@ -147,6 +188,37 @@ mod tests {
         assert_eq!(view.storage(b, U256::from(1)).unwrap(), U256::ZERO, "wiped");
         assert_eq!(view.storage(b, U256::from(3)).unwrap(), U256::from(9));
         assert!(view.code(B256::repeat_byte(0xcc)).unwrap().is_some());
+        assert_eq!(view.block_hash(2).unwrap(), Some(B256::repeat_byte(2)));
+        assert_eq!(view.block_hash(1).unwrap(), Some(B256::repeat_byte(1)));
+
+        // The same block as the parallel executor's final overlay holds it.
+        let overlay = BlockOverlay::new();
+        let info = |balance: u64| AccountInfo {
+            balance: U256::from(balance),
+            nonce: 1,
+            code_hash: KECCAK_EMPTY,
+            account_id: None,
+            code: None,
+        };
+        overlay.insert_base_account(b, Some(info(2)));
+        overlay.write_account(a, Some(info(5)), version_of(0), false, None);
+        overlay.write_account(c, None, version_of(1), false, None);
+        overlay.insert_base_storage(a, U256::from(1), U256::from(10));
+        overlay.write_storage(a, U256::from(2), U256::from(7), version_of(0), None);
+        overlay.write_account(b, Some(info(2)), version_of(2), true, None);
+        overlay.write_storage(b, U256::from(3), U256::from(9), version_of(2), None);
+        overlay.insert_code(B256::repeat_byte(0xcc), Bytecode::new_raw(next.code[0].1.clone()));
+        let recent = RecentBlock::from_overlay(2, B256::repeat_byte(2), overlay.freeze());
+        let view = Layered::new(Some(&recent), &store);
+        assert_eq!(view.account(a).unwrap(), Some(account(5)));
+        assert_eq!(view.account(b).unwrap(), Some(account(2)), "read, not changed");
+        assert_eq!(view.account(c).unwrap(), None, "deleted in the recent block");
+        assert_eq!(view.storage(a, U256::from(1)).unwrap(), U256::from(10));
+        assert_eq!(view.storage(a, U256::from(2)).unwrap(), U256::from(7));
+        assert_eq!(view.storage(a, U256::from(3)).unwrap(), U256::ZERO, "from the store");
+        assert_eq!(view.storage(b, U256::from(1)).unwrap(), U256::ZERO, "wiped");
+        assert_eq!(view.storage(b, U256::from(3)).unwrap(), U256::from(9));
+        assert_eq!(view.code(B256::repeat_byte(0xcc)).unwrap(), Some(next.code[0].1.clone()));
         assert_eq!(view.block_hash(2).unwrap(), Some(B256::repeat_byte(2)));
         assert_eq!(view.block_hash(1).unwrap(), Some(B256::repeat_byte(1)));
 

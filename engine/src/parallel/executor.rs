@@ -32,8 +32,8 @@
 use super::{
     handler::{credit_fee, DeferredFeeHandler},
     overlay::{
-        fee_version_after, version_of, BlockOverlay, ReadKey, Version, POST_EXECUTION,
-        PRE_EXECUTION,
+        fee_version_after, version_of, BlockOverlay, FrozenOverlay, ReadKey, Version,
+        POST_EXECUTION, PRE_EXECUTION,
     },
     predict::{written_keys, Prediction},
     runtime::Topology,
@@ -223,6 +223,21 @@ impl ParallelExecutor {
         plan: &DependencyPlan,
         state: &S,
     ) -> Result<(BlockOutcome, ParallelStats), ExecutionError> {
+        self.execute_block_keeping_overlay(chain, input, predictions, plan, state)
+            .map(|(outcome, stats, _)| (outcome, stats))
+    }
+
+    /// [`Self::execute_block`], also handing back the block's final overlay when the change set
+    /// came from it (it then holds the state after the block for every key the block read or
+    /// wrote: what the next block reads while this one's commit runs).
+    pub fn execute_block_keeping_overlay<S: StateReader>(
+        &self,
+        chain: &ChainSpec,
+        input: BlockInput<'_>,
+        predictions: &[Prediction],
+        plan: &DependencyPlan,
+        state: &S,
+    ) -> Result<(BlockOutcome, ParallelStats, Option<FrozenOverlay>), ExecutionError> {
         let number = input.header.number;
         let block_error = |source: BlockExecutionError| ExecutionError::Block { number, source };
         let count = input.transactions.len();
@@ -398,8 +413,10 @@ impl ParallelExecutor {
                 let units = committer.units;
                 rayon::spawn(move || drop(units));
                 let outcome = outcome_from(result, changes);
+                drop(finish_db);
+                drop(shared);
                 stats.finish_seconds = finish_started.elapsed().as_secs_f64();
-                return Ok((outcome, stats));
+                return Ok((outcome, stats, Some(overlay.freeze())));
             }
             receipts = result.receipts;
         }
@@ -413,7 +430,7 @@ impl ParallelExecutor {
         let outcome = block_outcome(number, result, &mut db);
         stats.state_replay = true;
         stats.finish_seconds = finish_started.elapsed().as_secs_f64();
-        Ok((outcome, stats))
+        Ok((outcome, stats, None))
     }
 }
 
@@ -535,12 +552,13 @@ fn execute_task<S: StateReader>(
     shared: &BlockShared<'_, S>,
     evm: &mut WorkerEvm<'_, S>,
     position: usize,
+    busy_nanos: &mut u64,
 ) {
     let full_handler = shared.predictions[position].touches_beneficiary;
     let started = Instant::now();
     let mut run = run_transaction(evm, &shared.transactions[position], full_handler);
     run.covered = covered(shared, position, &run);
-    shared.busy_nanos.fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
+    *busy_nanos += started.elapsed().as_nanos() as u64;
     *shared.slots[position].lock().unwrap_or_else(|poison| poison.into_inner()) = Some(run);
     shared.ready[position].store(true, Ordering::Release);
 }
@@ -563,16 +581,20 @@ fn execute_tasks<S: StateReader>(
 ) {
     let count = shared.transactions.len();
     let mut idle = 0u32;
+    // Summed here and added once: a counter both workers bump per task would bounce its cache
+    // line between their cores.
+    let mut busy_nanos = 0;
     while shared.committed.load(Ordering::Acquire) < count && !shared.failed.load(Ordering::Acquire)
     {
         match sources.next() {
             Some(position) => {
                 idle = 0;
-                execute_task(shared, evm, position);
+                execute_task(shared, evm, position, &mut busy_nanos);
             }
             None => idle_wait(&mut idle),
         }
     }
+    shared.busy_nanos.fetch_add(busy_nanos, Ordering::Relaxed);
 }
 
 /// Worker 0's loop: commit whatever is ready at the cursor, else run a task.
@@ -584,16 +606,18 @@ fn commit_and_execute<S: StateReader>(
 ) {
     let count = shared.transactions.len();
     let mut idle = 0u32;
+    let mut busy_nanos = 0;
     loop {
         let before = committer.next;
         let next = committer.commit_ready(shared, evm, sources.local);
         if next >= count || shared.failed.load(Ordering::Acquire) {
+            shared.busy_nanos.fetch_add(busy_nanos, Ordering::Relaxed);
             return;
         }
         match sources.next() {
             Some(position) => {
                 idle = 0;
-                execute_task(shared, evm, position);
+                execute_task(shared, evm, position, &mut busy_nanos);
             }
             None if next == before => idle_wait(&mut idle),
             None => idle = 0,
@@ -834,10 +858,12 @@ fn write_set(
         let info = if destroyed || removed {
             None
         } else {
-            let mut info = account.info.clone();
-            if let Some(code) = info.code.take() {
+            // Code is copied only where it is new: cloning a contract's shared `Bytecode` on
+            // every write would pass its reference count between the workers' cores.
+            let info = account.info.copy_without_code();
+            if let Some(code) = &account.info.code {
                 if created || current.as_ref().is_none_or(|old| old.code_hash != info.code_hash) {
-                    writes.codes.push((info.code_hash, code));
+                    writes.codes.push((info.code_hash, code.clone()));
                 }
             }
             Some(info)

@@ -207,6 +207,35 @@ impl<K: Hash + Eq, V: Clone> ShardedMap<K, V> {
     }
 }
 
+impl<K: Hash + Eq, V> ShardedMap<K, V> {
+    /// The shards' maps, unlocked: moved out, not copied.
+    fn into_frozen(self) -> FrozenMap<K, V> {
+        FrozenMap {
+            hasher: self.hasher,
+            shards: self
+                .shards
+                .into_vec()
+                .into_iter()
+                .map(|shard| shard.0.into_inner().unwrap_or_else(|poison| poison.into_inner()))
+                .collect(),
+        }
+    }
+}
+
+/// A [`ShardedMap`] no one writes any more: the same shards, read without locks.
+struct FrozenMap<K, V> {
+    hasher: KeyHashState,
+    shards: Box<[HashMap<K, V, KeyHashState>]>,
+}
+
+impl<K: Hash + Eq, V> FrozenMap<K, V> {
+    #[inline]
+    fn get(&self, key: &K) -> Option<&V> {
+        let shard = (self.hasher.hash_one(key) >> 32) as usize % SHARDS;
+        self.shards[shard].get(key)
+    }
+}
+
 /// An account as the overlay holds it.
 #[derive(Clone, Debug)]
 pub struct AccountEntry {
@@ -513,6 +542,65 @@ impl BlockOverlay {
     /// Makes code deployed in this block readable.
     pub fn insert_code(&self, code_hash: B256, code: Bytecode) {
         self.code.get_or_insert(code_hash, code);
+    }
+}
+
+/// A finished block's overlay, kept to serve the state after the block while its commit to the
+/// store still runs (`crate::pipeline::RecentBlock`): every key the block read or wrote, at its
+/// final value. Freezing moves the shards' maps out of their locks, so it costs nothing per
+/// entry, and reads take no lock.
+pub struct FrozenOverlay {
+    accounts: FrozenMap<Address, AccountEntry>,
+    storage: FrozenMap<(Address, U256), SlotEntry>,
+    code: FrozenMap<B256, Bytecode>,
+    any_cleared: bool,
+}
+
+impl std::fmt::Debug for FrozenOverlay {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let accounts: usize = self.accounts.shards.iter().map(HashMap::len).sum();
+        let slots: usize = self.storage.shards.iter().map(HashMap::len).sum();
+        f.debug_struct("FrozenOverlay")
+            .field("accounts", &accounts)
+            .field("slots", &slots)
+            .finish_non_exhaustive()
+    }
+}
+
+impl BlockOverlay {
+    /// The overlay as it stands, read-only from now on.
+    pub fn freeze(self) -> FrozenOverlay {
+        FrozenOverlay {
+            any_cleared: self.any_cleared.load(Ordering::Acquire),
+            accounts: self.accounts.into_frozen(),
+            storage: self.storage.into_frozen(),
+            code: self.code.into_frozen(),
+        }
+    }
+}
+
+impl FrozenOverlay {
+    /// The account after the block, if the block read or wrote it (`Some(None)`: it does not
+    /// exist). `None`: the store's value stands.
+    pub fn account(&self, address: Address) -> Option<Option<Account>> {
+        self.accounts.get(&address).map(|entry| entry.info.as_ref().map(store_account))
+    }
+
+    /// The slot after the block, if the block decides it: read or written, or its account's
+    /// storage wiped. `None`: the store's value stands.
+    pub fn storage(&self, address: Address, slot: U256) -> Option<U256> {
+        let cleared_at = if self.any_cleared {
+            self.accounts.get(&address).and_then(|entry| entry.cleared_at)
+        } else {
+            None
+        };
+        resolve_slot(self.storage.get(&(address, slot)).copied(), cleared_at)
+            .map(|(value, _)| value)
+    }
+
+    /// Code deployed in the block.
+    pub fn code(&self, code_hash: B256) -> Option<Bytes> {
+        self.code.get(&code_hash).map(Bytecode::original_bytes)
     }
 }
 

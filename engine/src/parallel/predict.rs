@@ -155,13 +155,12 @@ fn is_plain_transfer(tx: &RecoveredTx) -> bool {
 /// destroyed or cleared as empty) and slots whose value changed.
 pub(crate) fn written_keys(state: &EvmState) -> impl Iterator<Item = ReadKey> + '_ {
     state.iter().filter(|(_, account)| account.is_touched()).flat_map(|(address, account)| {
-        let original = account.original_info();
+        // `is_changed` compares balance, nonce and code hash in place; `original_info()` would
+        // clone the account's shared `Bytecode`.
         let changed = account.is_created()
             || account.is_selfdestructed()
             || account.is_empty()
-            || account.info.balance != original.balance
-            || account.info.nonce != original.nonce
-            || account.info.code_hash != original.code_hash;
+            || account.is_changed();
         changed.then_some(ReadKey::Account(*address)).into_iter().chain(
             account.changed_storage_slots().map(|(slot, _)| ReadKey::Storage(*address, *slot)),
         )
