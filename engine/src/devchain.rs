@@ -492,7 +492,8 @@ impl<S: StateReader + StateCommit> DevChain<S> {
                 match self.spawn_commit {
                     Some(spawn) => {
                         // The commit starts first, so that it runs on another core while this
-                        // one indexes the block's writes for the next block's reads.
+                        // one readies the block's writes for the next block's reads (the
+                        // parallel executor's overlay needs no work; a change set is indexed).
                         let commit = spawn(Arc::clone(&self.state), outcome.changes.clone(), hash);
                         let recent = match overlay {
                             Some(overlay) => {

@@ -120,6 +120,14 @@ impl KeyHasher {
 /// Builds [`KeyHasher`]s.
 pub(crate) type KeyHashState = BuildHasherDefault<KeyHasher>;
 
+/// The shard of `key`, from the middle bits of its hash: inside a shard, hashbrown places a key
+/// by the low bits and tells the keys of a group apart by the top seven, so both must still vary
+/// there.
+#[inline]
+fn shard_index<K: Hash>(hasher: &KeyHashState, key: &K) -> usize {
+    (hasher.hash_one(key) >> 32) as usize % SHARDS
+}
+
 /// A hash map split into [`SHARDS`] independently locked parts.
 struct ShardedMap<K, V> {
     hasher: KeyHashState,
@@ -160,11 +168,9 @@ impl<K: Hash + Eq, V: Clone> ShardedMap<K, V> {
         &self.shards[self.shard_index(key)]
     }
 
-    /// Middle bits of the key's hash: inside a shard, hashbrown places a key by the low bits and
-    /// tells the keys of a group apart by the top seven, so both must still vary there.
     #[inline]
     fn shard_index(&self, key: &K) -> usize {
-        (self.hasher.hash_one(key) >> 32) as usize % SHARDS
+        shard_index(&self.hasher, key)
     }
 
     #[inline]
@@ -231,8 +237,7 @@ struct FrozenMap<K, V> {
 impl<K: Hash + Eq, V> FrozenMap<K, V> {
     #[inline]
     fn get(&self, key: &K) -> Option<&V> {
-        let shard = (self.hasher.hash_one(key) >> 32) as usize % SHARDS;
-        self.shards[shard].get(key)
+        self.shards[shard_index(&self.hasher, key)].get(key)
     }
 }
 
