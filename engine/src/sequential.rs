@@ -156,10 +156,21 @@ pub(crate) fn outcome_from(
     result: BlockExecutionResult<ReceiptEnvelope>,
     changes: BlockChanges,
 ) -> BlockOutcome {
+    let receipts_root =
+        ordered_trie_root(&result.receipts, |receipt, out| receipt.encode_2718(out));
+    outcome_with_root(result, changes, receipts_root)
+}
+
+/// [`outcome_from`] with the root of `result`'s receipts already known.
+pub(crate) fn outcome_with_root(
+    result: BlockExecutionResult<ReceiptEnvelope>,
+    changes: BlockChanges,
+    receipts_root: B256,
+) -> BlockOutcome {
     let logs_bloom =
         result.receipts.iter().fold(Bloom::ZERO, |bloom, receipt| bloom | receipt.bloom());
     BlockOutcome {
-        receipts_root: ordered_trie_root(&result.receipts, |receipt, out| receipt.encode_2718(out)),
+        receipts_root,
         receipts: result.receipts,
         gas_used: result.gas_used,
         blob_gas_used: result.blob_gas_used,

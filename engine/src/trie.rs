@@ -13,7 +13,7 @@ use alloy_primitives::{keccak256, B256};
 use alloy_trie::EMPTY_ROOT_HASH;
 use rayon::prelude::*;
 use std::sync::{
-    atomic::{AtomicBool, Ordering},
+    atomic::{AtomicBool, AtomicUsize, Ordering},
     OnceLock,
 };
 
@@ -53,8 +53,10 @@ pub fn ordered_trie_root<T: Sync>(items: &[T], encode: impl Fn(&T, &mut Vec<u8>)
 }
 
 /// Leaves per unit of leaf hashing: large enough that claiming one costs nothing next to
-/// hashing it, small enough that a thread stopping early finishes its unit quickly.
-const CHUNK: usize = 64;
+/// hashing it, small enough that a thread stopping early finishes its unit quickly. A unit
+/// stopped half-way is hashed again whole by [`OrderedTrie::root`]: with 64 leaves, workers
+/// interrupted by new tasks wasted 1.5% of ERC20's CPU that way.
+const CHUNK: usize = 16;
 
 /// A child as its parent holds it: the node itself when its RLP is shorter than a hash, else
 /// `0xa0 ‖ keccak(node)`.
@@ -99,6 +101,8 @@ pub struct OrderedTrie<'a, T, F> {
     /// Leaf references by item index, [`CHUNK`] per cell, set by whichever thread finishes
     /// first.
     chunks: Vec<OnceLock<Vec<NodeRef>>>,
+    /// The next chunk [`Self::hash_ready`] hands out.
+    next_ready: AtomicUsize,
 }
 
 impl<'a, T: Sync, F: Fn(&T, &mut Vec<u8>) + Sync> OrderedTrie<'a, T, F> {
@@ -122,7 +126,7 @@ impl<'a, T: Sync, F: Fn(&T, &mut Vec<u8>) + Sync> OrderedTrie<'a, T, F> {
             }
         }
         let chunks = (0..items.len().div_ceil(CHUNK)).map(|_| OnceLock::new()).collect();
-        Self { items, encode, leaves, depths, chunks }
+        Self { items, encode, leaves, depths, chunks, next_ready: AtomicUsize::new(0) }
     }
 
     /// Hashes leaf nodes chunk by chunk, in item order, until every chunk is done or `stop` is
@@ -130,8 +134,34 @@ impl<'a, T: Sync, F: Fn(&T, &mut Vec<u8>) + Sync> OrderedTrie<'a, T, F> {
     /// lowest priority, once stopped, has at most one leaf left to finish.
     pub fn hash_leaves(&self, stop: &AtomicBool) {
         for chunk in 0..self.chunks.len() {
-            if !self.chunk(chunk, stop) {
+            if !self.chunk(chunk, &|| stop.load(Ordering::Relaxed)) {
                 return;
+            }
+        }
+    }
+
+    /// Hashes the leaves of one chunk whose items all lie below `ready` (the items from
+    /// `ready` on may not exist yet), unless every such chunk has been handed out; returns
+    /// whether it took one. `stop` is asked before every leaf: once it says yes, the chunk is
+    /// left for [`Self::root`]. For a list filled in order while threads with nothing else to
+    /// do hash what is there.
+    pub fn hash_ready(&self, ready: usize, stop: &impl Fn() -> bool) -> bool {
+        let mut chunk = self.next_ready.load(Ordering::Relaxed);
+        loop {
+            if chunk >= self.chunks.len() || self.chunk_items(chunk).end > ready {
+                return false;
+            }
+            match self.next_ready.compare_exchange_weak(
+                chunk,
+                chunk + 1,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => {
+                    self.chunk(chunk, stop);
+                    return true;
+                }
+                Err(current) => chunk = current,
             }
         }
     }
@@ -147,9 +177,8 @@ impl<'a, T: Sync, F: Fn(&T, &mut Vec<u8>) + Sync> OrderedTrie<'a, T, F> {
                 return keccak256(&node);
             }
             count if count >= PARALLEL_LEAVES => {
-                let never = AtomicBool::new(false);
                 (0..self.chunks.len()).into_par_iter().for_each(|chunk| {
-                    self.chunk(chunk, &never);
+                    self.chunk(chunk, &|| false);
                 });
             }
             _ => self.hash_leaves(&AtomicBool::new(false)),
@@ -160,16 +189,16 @@ impl<'a, T: Sync, F: Fn(&T, &mut Vec<u8>) + Sync> OrderedTrie<'a, T, F> {
     }
 
     /// Hashes the leaves of chunk `chunk` unless they are already there; returns `false` if
-    /// `stop` was set first (it is checked before every leaf). It never waits for a chunk
+    /// `stop` said so first (it is asked before every leaf). It never waits for a chunk
     /// another thread is hashing: it hashes that one too, and the first result stays.
-    fn chunk(&self, chunk: usize, stop: &AtomicBool) -> bool {
+    fn chunk(&self, chunk: usize, stop: &impl Fn() -> bool) -> bool {
         if self.chunks[chunk].get().is_some() {
             return true;
         }
         let mut node = Vec::new();
         let mut refs = Vec::with_capacity(CHUNK);
         for index in self.chunk_items(chunk) {
-            if stop.load(Ordering::Relaxed) {
+            if stop() {
                 return false;
             }
             refs.push(self.leaf_ref(index, &mut node));
@@ -379,6 +408,53 @@ mod tests {
                 root
             });
             assert_eq!(root, want, "{count} items, hashed while the root is taken");
+        }
+    }
+
+    /// Chunks hashed as the list fills in order — by another thread, or stopped half-way —
+    /// give the same root, and no item at or past the ready mark is ever read.
+    #[test]
+    fn leaves_hashed_as_items_arrive_give_the_same_root() {
+        for count in [1, 63, 64, 65, 300, 5_000] {
+            let values = items(count, 13);
+            let want = expected(&values);
+            let indexed: Vec<(usize, Vec<u8>)> = values.into_iter().enumerate().collect();
+            let ready = AtomicUsize::new(0);
+            let encode = |item: &(usize, Vec<u8>), out: &mut Vec<u8>| {
+                assert!(item.0 < ready.load(Ordering::SeqCst), "item {} read early", item.0);
+                out.extend_from_slice(&item.1);
+            };
+
+            let taken = OrderedTrie::new(&indexed, encode);
+            let mut chunks = 0;
+            for mark in (0..count).step_by(37).chain([count]) {
+                ready.store(mark, Ordering::SeqCst);
+                while taken.hash_ready(mark, &|| false) {
+                    chunks += 1;
+                }
+            }
+            assert_eq!(chunks, count.div_ceil(CHUNK), "{count} items: each chunk handed out once");
+            assert_eq!(taken.root(), want, "{count} items, every chunk ahead");
+
+            let stopped = OrderedTrie::new(&indexed, encode);
+            assert!(stopped.hash_ready(count, &|| true) || count == 0);
+            assert_eq!(stopped.root(), want, "{count} items, a chunk stopped at once");
+
+            ready.store(0, Ordering::SeqCst);
+            let racing = OrderedTrie::new(&indexed, encode);
+            std::thread::scope(|scope| {
+                scope.spawn(|| loop {
+                    let mark = ready.load(Ordering::SeqCst);
+                    racing.hash_ready(mark, &|| false);
+                    if mark == count {
+                        break;
+                    }
+                });
+                for mark in 1..=count {
+                    ready.store(mark, Ordering::SeqCst);
+                }
+            });
+            assert_eq!(racing.root(), want, "{count} items, hashed by a thread as they arrive");
         }
     }
 

@@ -21,8 +21,11 @@
 //! 5. Fees accumulate and are credited to the beneficiary once: at block end, or just before a
 //!    transaction that reads the beneficiary (the coinbase barrier makes it wait for every
 //!    earlier one; a run that reads it unannounced is re-executed after the credit).
-//! 6. After the last commit, in parallel: receipts (cumulative gas is a prefix sum), their root,
-//!    and the change set, straight from the overlay (final against block-start values). The
+//! 6. Receipts are built as transactions commit, their logs bloom already computed where the
+//!    transaction ran; a worker with nothing to run hashes the leaves of the receipts trie for
+//!    the receipts committed so far. After the last commit, in parallel: the rest of the
+//!    receipts root, and the change set, straight from the overlay (final against block-start
+//!    values). The
 //!    post-block changes (withdrawals, rewards, requests) run on alloy-evm's executor over the
 //!    overlay. A block in which an account was destroyed (selfdestruct, EIP-161 removal of an
 //!    existing account) or that predates EIP-161 has storage wipes the overlay does not
@@ -44,12 +47,16 @@ use crate::{
     database::{account_info, DatabaseError, StateDatabase},
     intake::RecoveredTx,
     sequential::{
-        block_outcome, evm_env, execution_context, executor_factory, outcome_from, BlockInput,
-        BlockOutcome,
+        changes_from_bundle, evm_env, execution_context, executor_factory, outcome_with_root,
+        BlockInput, BlockOutcome,
     },
+    trie::OrderedTrie,
     ExecutionError,
 };
-use alloy_consensus::{Eip658Value, Receipt, ReceiptEnvelope, Transaction as _, TxType};
+use alloy_consensus::{
+    Eip658Value, Receipt, ReceiptEnvelope, ReceiptWithBloom, Transaction as _, TxType,
+};
+use alloy_eips::eip2718::Encodable2718;
 use alloy_evm::{
     block::{BlockExecutionError, BlockExecutor, BlockExecutorFactory, BlockValidationError},
     eth::{receipt_builder::ReceiptBuilder, EthBlockExecutor, EthEvmContext},
@@ -57,14 +64,13 @@ use alloy_evm::{
     EthEvmFactory, Evm as _, EvmFactory, FromRecoveredTx,
 };
 use alloy_hardforks::EthereumHardforks;
-use alloy_primitives::{Address, B256, U256};
+use alloy_primitives::{logs_bloom, Address, Bloom, B256, U256};
 use crossbeam_deque::{Injector, Steal, Stealer, Worker};
-use rayon::prelude::*;
 use revm::{
     bytecode::Bytecode,
     context::{result::HaltReason, ContextSetters, TxEnv},
     context_interface::{
-        result::{EVMError, ExecutionResult, ResultAndState},
+        result::{EVMError, ResultAndState},
         Cfg, ContextTr, JournalTr,
     },
     database::{states::bundle_state::BundleRetention, OriginalValuesKnown, State},
@@ -78,7 +84,7 @@ use revm::{
 use std::{
     sync::{
         atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering},
-        Mutex,
+        Mutex, OnceLock,
     },
     time::Instant,
 };
@@ -141,13 +147,27 @@ struct TxRun {
     covered: bool,
     /// Its writes against what it read (`None` when it failed or they are not known).
     writes: Option<WriteSet>,
+    /// The bloom of its logs, computed where it ran (off the serial path).
+    bloom: Bloom,
 }
 
-/// A committed transaction, as its receipt needs it.
+/// A committed transaction's gas, as the block's totals need it.
 struct Committed {
-    result: ExecutionResult<HaltReason>,
-    tx_type: TxType,
+    tx_gas_used: u64,
+    regular_gas_used: u64,
     blob_gas_used: u64,
+}
+
+/// Each transaction's receipt, set when it commits.
+type ReceiptCells = [OnceLock<ReceiptEnvelope>];
+
+/// The receipts trie, its leaves hashed by idle workers as receipts are committed.
+type ReceiptTrie<'a> =
+    OrderedTrie<'a, OnceLock<ReceiptEnvelope>, fn(&OnceLock<ReceiptEnvelope>, &mut Vec<u8>)>;
+
+/// A committed receipt's encoding, as the receipts trie holds it.
+fn encode_receipt(cell: &OnceLock<ReceiptEnvelope>, out: &mut Vec<u8>) {
+    cell.get().expect("receipts are hashed only once committed").encode_2718(out);
 }
 
 /// Everything workers and the committer share for one block.
@@ -157,6 +177,8 @@ struct BlockShared<'a, S> {
     overlay: &'a BlockOverlay,
     store: &'a S,
     slots: Vec<Mutex<Option<TxRun>>>,
+    receipts: &'a ReceiptCells,
+    receipt_trie: &'a ReceiptTrie<'a>,
     /// Nanoseconds all workers spent in `run_transaction`.
     busy_nanos: AtomicU64,
     ready: Vec<AtomicBool>,
@@ -290,12 +312,17 @@ impl ParallelExecutor {
                 .append(position, *dependency, &mut |ready| injector.push(ready))
                 .map_err(|error| ExecutionError::Schedule(format!("block {number}: {error}")))?;
         }
+        let receipts: Vec<OnceLock<ReceiptEnvelope>> =
+            (0..count).map(|_| OnceLock::new()).collect();
+        let receipt_trie: ReceiptTrie<'_> = OrderedTrie::new(&receipts, encode_receipt);
         let shared = BlockShared {
             transactions: input.transactions,
             predictions,
             overlay: &overlay,
             store: state,
             slots: (0..count).map(|_| Mutex::new(None)).collect(),
+            receipts: &receipts,
+            receipt_trie: &receipt_trie,
             busy_nanos: AtomicU64::new(0),
             ready: (0..count).map(|_| AtomicBool::new(false)).collect(),
             committed: AtomicUsize::new(0),
@@ -384,9 +411,18 @@ impl ParallelExecutor {
 
         let cancun = chain.is_cancun_active_at_timestamp(input.header.timestamp);
         let totals = BlockTotals::of(&committer.committed, cancun);
-        let mut receipts = build_receipts(std::mem::take(&mut committer.committed));
+        let spec = shared.spec;
+        if receipts.iter().any(|cell| cell.get().is_none()) {
+            return Err(ExecutionError::Schedule(format!("block {number}: a receipt is missing")));
+        }
+        // Whatever leaves idle workers did not hash are hashed here, in parallel.
+        let receipts_root = receipt_trie.root();
+        drop(shared);
+        drop(receipt_trie);
+        let mut receipts: Vec<ReceiptEnvelope> =
+            receipts.into_iter().filter_map(OnceLock::into_inner).collect();
 
-        if !committer.destroys && shared.spec.is_enabled_in(SpecId::SPURIOUS_DRAGON) {
+        if !committer.destroys && spec.is_enabled_in(SpecId::SPURIOUS_DRAGON) {
             // Post-block changes on alloy-evm's executor over the final overlay.
             let view = WorkerView::new(&overlay, state, &self.codes);
             let mut finish_db = State::builder().with_database(view).with_bundle_update().build();
@@ -412,9 +448,8 @@ impl ParallelExecutor {
                 // Freeing thousands of small maps is off the block's path.
                 let units = committer.units;
                 rayon::spawn(move || drop(units));
-                let outcome = outcome_from(result, changes);
+                let outcome = outcome_with_root(result, changes, receipts_root);
                 drop(finish_db);
-                drop(shared);
                 stats.finish_seconds = finish_started.elapsed().as_secs_f64();
                 return Ok((outcome, stats, Some(overlay.freeze())));
             }
@@ -427,7 +462,12 @@ impl ParallelExecutor {
         }
         totals.set_on(&mut executor, receipts);
         let (_, result) = executor.finish().map_err(block_error)?;
-        let outcome = block_outcome(number, result, &mut db);
+        db.merge_transitions(BundleRetention::PlainState);
+        let outcome = outcome_with_root(
+            result,
+            changes_from_bundle(number, &db.take_bundle()),
+            receipts_root,
+        );
         stats.state_replay = true;
         stats.finish_seconds = finish_started.elapsed().as_secs_f64();
         Ok((outcome, stats, None))
@@ -446,8 +486,8 @@ impl BlockTotals {
     fn of(committed: &[Committed], cancun: bool) -> Self {
         let mut totals = Self { cumulative: 0, regular: 0, blob: 0 };
         for tx in committed {
-            totals.cumulative += tx.result.gas().tx_gas_used();
-            totals.regular += tx.result.gas().block_regular_gas_used();
+            totals.cumulative += tx.tx_gas_used;
+            totals.regular += tx.regular_gas_used;
             if cancun {
                 totals.blob = totals.blob.saturating_add(tx.blob_gas_used);
             }
@@ -467,37 +507,6 @@ impl BlockTotals {
         executor.block_regular_gas_used = self.regular;
         executor.blob_gas_used = self.blob;
     }
-}
-
-/// The receipts of the committed transactions, built in parallel (alloy-evm's receipt builder
-/// does the same one at a time).
-fn build_receipts(committed: Vec<Committed>) -> Vec<ReceiptEnvelope> {
-    let cumulative: Vec<u64> = committed
-        .iter()
-        .scan(0u64, |total, tx| {
-            *total += tx.result.gas().tx_gas_used();
-            Some(*total)
-        })
-        .collect();
-    committed
-        .into_par_iter()
-        .zip(cumulative)
-        .map(|(tx, cumulative_gas_used)| {
-            let receipt = Receipt {
-                status: Eip658Value::Eip658(tx.result.is_success()),
-                cumulative_gas_used,
-                logs: tx.result.into_logs(),
-            }
-            .with_bloom();
-            match tx.tx_type {
-                TxType::Legacy => ReceiptEnvelope::Legacy(receipt),
-                TxType::Eip2930 => ReceiptEnvelope::Eip2930(receipt),
-                TxType::Eip1559 => ReceiptEnvelope::Eip1559(receipt),
-                TxType::Eip4844 => ReceiptEnvelope::Eip4844(receipt),
-                TxType::Eip7702 => ReceiptEnvelope::Eip7702(receipt),
-            }
-        })
-        .collect()
 }
 
 /// Marks the block failed if a worker unwinds, so the others stop waiting for its task (the
@@ -545,6 +554,13 @@ impl TaskSources<'_> {
             }
         }
     }
+
+    /// Whether a task is waiting anywhere this worker takes tasks from.
+    fn has_work(&self) -> bool {
+        !self.local.is_empty()
+            || !self.injector.is_empty()
+            || self.steal_order.iter().any(|&victim| !self.stealers[victim].is_empty())
+    }
 }
 
 /// Runs the task at `position` and leaves its result in the reorder buffer.
@@ -591,10 +607,17 @@ fn execute_tasks<S: StateReader>(
                 idle = 0;
                 execute_task(shared, evm, position, &mut busy_nanos);
             }
+            None if hash_receipts(shared, &|| sources.has_work()) => idle = 0,
             None => idle_wait(&mut idle),
         }
     }
     shared.busy_nanos.fetch_add(busy_nanos, Ordering::Relaxed);
+}
+
+/// Hashes one chunk of committed receipts' leaves for a worker with nothing to run, until
+/// `stop` (work arrived); returns whether there was a chunk to take.
+fn hash_receipts<S>(shared: &BlockShared<'_, S>, stop: &impl Fn() -> bool) -> bool {
+    shared.receipt_trie.hash_ready(shared.committed.load(Ordering::Acquire), stop)
 }
 
 /// Worker 0's loop: commit whatever is ready at the cursor, else run a task.
@@ -614,13 +637,16 @@ fn commit_and_execute<S: StateReader>(
             shared.busy_nanos.fetch_add(busy_nanos, Ordering::Relaxed);
             return;
         }
+        // Idle unless something committed, a task arrived or the cursor's run is ready.
+        let cursor_ready = || shared.ready[next].load(Ordering::Acquire);
         match sources.next() {
             Some(position) => {
                 idle = 0;
                 execute_task(shared, evm, position, &mut busy_nanos);
             }
-            None if next == before => idle_wait(&mut idle),
-            None => idle = 0,
+            None if next != before => idle = 0,
+            None if hash_receipts(shared, &|| cursor_ready() || sources.has_work()) => idle = 0,
+            None => idle_wait(&mut idle),
         }
     }
 }
@@ -648,6 +674,7 @@ fn run_transaction<S: StateReader>(
         .then(|| write_set(&state, |address| Ok(view.loaded(address).cloned())).ok().flatten())
         .flatten();
     let reads = view.take_reads();
+    let bloom = outcome.as_ref().map_or(Bloom::ZERO, |result| logs_bloom(result.logs()));
     TxRun {
         result: outcome.map(|result| ResultAndState::new(result, state)),
         reads,
@@ -655,6 +682,7 @@ fn run_transaction<S: StateReader>(
         full_handler,
         covered: true,
         writes,
+        bloom,
     }
 }
 
@@ -775,11 +803,28 @@ impl Committer {
         };
         self.destroys |= writes.destroys;
         publish(shared.overlay, writes, version_of(position));
-        self.cumulative_gas += result.gas().tx_gas_used();
+        let tx_gas_used = result.gas().tx_gas_used();
+        self.cumulative_gas += tx_gas_used;
         self.committed.push(Committed {
-            result,
-            tx_type: tx.tx_type(),
+            tx_gas_used,
+            regular_gas_used: result.gas().block_regular_gas_used(),
             blob_gas_used: tx.blob_gas_used().unwrap_or_default(),
+        });
+        let receipt = ReceiptWithBloom::new(
+            Receipt {
+                status: Eip658Value::Eip658(result.is_success()),
+                cumulative_gas_used: self.cumulative_gas,
+                logs: result.into_logs(),
+            },
+            run.bloom,
+        );
+        // Set once: the cursor passes each position once.
+        let _ = shared.receipts[position].set(match tx.tx_type() {
+            TxType::Legacy => ReceiptEnvelope::Legacy(receipt),
+            TxType::Eip2930 => ReceiptEnvelope::Eip2930(receipt),
+            TxType::Eip1559 => ReceiptEnvelope::Eip1559(receipt),
+            TxType::Eip4844 => ReceiptEnvelope::Eip4844(receipt),
+            TxType::Eip7702 => ReceiptEnvelope::Eip7702(receipt),
         });
         self.units.push(state);
         // The next transaction reads the beneficiary and runs only after this commit (the
