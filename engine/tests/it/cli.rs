@@ -403,3 +403,24 @@ fn schedule_stats_rejects_bad_input() {
     );
     assert_bad_input(&["schedule-stats", "--txs", "10", "--accounts", "100"], "--workload");
 }
+
+/// A reader that goes away (`zero-producer … | head -1`) ends the run quietly, as with any Unix
+/// tool, rather than with a panic on the failed write.
+#[test]
+fn closed_output_pipe_ends_the_run_without_a_panic() {
+    use std::os::unix::process::ExitStatusExt;
+    use std::process::Stdio;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_zero-producer"))
+        .args(["bench", "--state", "memory", "--accounts", "100", "--txs", "200", "--json"])
+        .env("RUST_LOG", "error")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run zero-producer");
+    // Nothing is read: the first line the run prints meets a closed pipe.
+    drop(child.stdout.take());
+    let output = child.wait_with_output().expect("wait for zero-producer");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("panicked"), "panicked on a closed pipe: {stderr}");
+    assert_eq!(output.status.signal(), Some(libc::SIGPIPE), "status {:?}", output.status);
+}
