@@ -380,7 +380,9 @@ fn run_on<S: StateReader + StateCommit>(
     let (threads, executor) = match engine {
         EngineKind::Sequential => (1, None),
         EngineKind::Fafo { threads, .. } => {
-            let executor = ParallelExecutor::new(threads);
+            // Idle workers leave their time to the previous block's commit and the
+            // transactions trie, which the producer runs beside them.
+            let executor = ParallelExecutor::new(threads).with_idle_receipt_hashing(false);
             (executor.threads(), Some(executor))
         }
     };

@@ -4,7 +4,8 @@
 //! The trie maps `rlp(index)` to the item's encoding. RLP encodings of integers are prefix-free,
 //! so no key is a prefix of another and no branch node carries a value. Where each leaf sits
 //! depends only on the number of items, so leaf nodes — most of the hashing — can be hashed
-//! ahead, in any order and on any thread ([`OrderedTrie::hash_leaves`]); the rest are hashed
+//! ahead, in any order and on any thread ([`OrderedTrie::hash_leaves`], or
+//! [`OrderedTrie::hash_ready`] while the list is still filling in order); the rest are hashed
 //! when the root is asked for, each large subtree on its own rayon task. The result equals
 //! `alloy_trie`'s `ordered_trie_root_with_encoder` (tested below), which builds the same trie on
 //! one thread; inside a one-thread pool this one does too.

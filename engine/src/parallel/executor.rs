@@ -23,7 +23,8 @@
 //!    earlier one; a run that reads it unannounced is re-executed after the credit).
 //! 6. Receipts are built as transactions commit, their logs bloom already computed where the
 //!    transaction ran; a worker with nothing to run hashes the leaves of the receipts trie for
-//!    the receipts committed so far. After the last commit, in parallel: the rest of the
+//!    the receipts committed so far (unless told not to: the pipelined producer has other uses
+//!    for idle time). After the last commit, in parallel: the rest of the
 //!    receipts root, and the change set, straight from the overlay (final against block-start
 //!    values). The
 //!    post-block changes (withdrawals, rewards, requests) run on alloy-evm's executor over the
@@ -133,6 +134,7 @@ pub struct ParallelStats {
 pub struct ParallelExecutor {
     topology: Topology,
     codes: CodeCache,
+    idle_receipt_hashing: bool,
 }
 
 /// One finished execution of one transaction, waiting in the reorder buffer.
@@ -179,6 +181,7 @@ struct BlockShared<'a, S> {
     slots: Vec<Mutex<Option<TxRun>>>,
     receipts: &'a ReceiptCells,
     receipt_trie: &'a ReceiptTrie<'a>,
+    idle_receipt_hashing: bool,
     /// Nanoseconds all workers spent in `run_transaction`.
     busy_nanos: AtomicU64,
     ready: Vec<AtomicBool>,
@@ -216,7 +219,20 @@ struct Committer {
 impl ParallelExecutor {
     /// An executor with `threads` workers (default: one per core).
     pub fn new(threads: Option<usize>) -> Self {
-        Self { topology: Topology::detect(threads), codes: CodeCache::default() }
+        Self {
+            topology: Topology::detect(threads),
+            codes: CodeCache::default(),
+            idle_receipt_hashing: true,
+        }
+    }
+
+    /// Whether workers with nothing to run hash the leaves of the committed receipts (on by
+    /// default). Off where idle worker time already has a use: in the pipelined producer it goes
+    /// to the previous block's commit and the transactions trie, and taking it cost ERC20 about
+    /// 3% there; the receipts root is then hashed whole after the last commit, in parallel.
+    pub fn with_idle_receipt_hashing(mut self, on: bool) -> Self {
+        self.idle_receipt_hashing = on;
+        self
     }
 
     /// Number of workers.
@@ -323,6 +339,7 @@ impl ParallelExecutor {
             slots: (0..count).map(|_| Mutex::new(None)).collect(),
             receipts: &receipts,
             receipt_trie: &receipt_trie,
+            idle_receipt_hashing: self.idle_receipt_hashing,
             busy_nanos: AtomicU64::new(0),
             ready: (0..count).map(|_| AtomicBool::new(false)).collect(),
             committed: AtomicUsize::new(0),
@@ -617,7 +634,8 @@ fn execute_tasks<S: StateReader>(
 /// Hashes one chunk of committed receipts' leaves for a worker with nothing to run, until
 /// `stop` (work arrived); returns whether there was a chunk to take.
 fn hash_receipts<S>(shared: &BlockShared<'_, S>, stop: &impl Fn() -> bool) -> bool {
-    shared.receipt_trie.hash_ready(shared.committed.load(Ordering::Acquire), stop)
+    shared.idle_receipt_hashing
+        && shared.receipt_trie.hash_ready(shared.committed.load(Ordering::Acquire), stop)
 }
 
 /// Worker 0's loop: commit whatever is ready at the cursor, else run a task.
