@@ -145,9 +145,13 @@ pub(crate) fn block_outcome<DB: revm::Database>(
     result: BlockExecutionResult<ReceiptEnvelope>,
     db: &mut State<DB>,
 ) -> BlockOutcome {
+    outcome_from(result, state_changes(height, db))
+}
+
+/// The change set of the transitions `db` accumulated (taken out of it).
+pub(crate) fn state_changes<DB: revm::Database>(height: u64, db: &mut State<DB>) -> BlockChanges {
     db.merge_transitions(BundleRetention::PlainState);
-    let changes = changes_from_bundle(height, &db.take_bundle());
-    outcome_from(result, changes)
+    changes_from_bundle(height, &db.take_bundle())
 }
 
 /// A block's outcome from alloy-evm's result and the change set: the logs bloom and the receipts

@@ -24,9 +24,8 @@
 //! 6. Receipts are built as transactions commit, their logs bloom already computed where the
 //!    transaction ran; a worker with nothing to run hashes the leaves of the receipts trie for
 //!    the receipts committed so far (unless told not to: the pipelined producer has other uses
-//!    for idle time). After the last commit, in parallel: the rest of the
-//!    receipts root, and the change set, straight from the overlay (final against block-start
-//!    values). The
+//!    for idle time). After the last commit, in parallel: the rest of the receipts root, and
+//!    the change set, straight from the overlay (final against block-start values). The
 //!    post-block changes (withdrawals, rewards, requests) run on alloy-evm's executor over the
 //!    overlay. A block in which an account was destroyed (selfdestruct, EIP-161 removal of an
 //!    existing account) or that predates EIP-161 has storage wipes the overlay does not
@@ -48,15 +47,13 @@ use crate::{
     database::{account_info, DatabaseError, StateDatabase},
     intake::RecoveredTx,
     sequential::{
-        changes_from_bundle, evm_env, execution_context, executor_factory, outcome_with_root,
-        BlockInput, BlockOutcome,
+        evm_env, execution_context, executor_factory, outcome_with_root, state_changes, BlockInput,
+        BlockOutcome,
     },
     trie::OrderedTrie,
     ExecutionError,
 };
-use alloy_consensus::{
-    Eip658Value, Receipt, ReceiptEnvelope, ReceiptWithBloom, Transaction as _, TxType,
-};
+use alloy_consensus::{Eip658Value, Receipt, ReceiptEnvelope, ReceiptWithBloom, Transaction as _};
 use alloy_eips::eip2718::Encodable2718;
 use alloy_evm::{
     block::{BlockExecutionError, BlockExecutor, BlockExecutorFactory, BlockValidationError},
@@ -479,12 +476,7 @@ impl ParallelExecutor {
         }
         totals.set_on(&mut executor, receipts);
         let (_, result) = executor.finish().map_err(block_error)?;
-        db.merge_transitions(BundleRetention::PlainState);
-        let outcome = outcome_with_root(
-            result,
-            changes_from_bundle(number, &db.take_bundle()),
-            receipts_root,
-        );
+        let outcome = outcome_with_root(result, state_changes(number, &mut db), receipts_root);
         stats.state_replay = true;
         stats.finish_seconds = finish_started.elapsed().as_secs_f64();
         Ok((outcome, stats, None))
@@ -837,13 +829,7 @@ impl Committer {
             run.bloom,
         );
         // Set once: the cursor passes each position once.
-        let _ = shared.receipts[position].set(match tx.tx_type() {
-            TxType::Legacy => ReceiptEnvelope::Legacy(receipt),
-            TxType::Eip2930 => ReceiptEnvelope::Eip2930(receipt),
-            TxType::Eip1559 => ReceiptEnvelope::Eip1559(receipt),
-            TxType::Eip4844 => ReceiptEnvelope::Eip4844(receipt),
-            TxType::Eip7702 => ReceiptEnvelope::Eip7702(receipt),
-        });
+        let _ = shared.receipts[position].set(ReceiptEnvelope::from_typed(tx.tx_type(), receipt));
         self.units.push(state);
         // The next transaction reads the beneficiary and runs only after this commit (the
         // coinbase barrier): credit the fees it must see.
