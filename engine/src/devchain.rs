@@ -393,8 +393,7 @@ impl<S: StateReader + StateCommit> DevChain<S> {
         }
         let state = self.state_view();
         let started = Instant::now();
-        let schedule =
-            schedule_block(transactions, &predictions, beneficiary, ScheduleMode::Producer);
+        let schedule = schedule_block(&predictions, beneficiary, ScheduleMode::Producer);
         let ordered: Vec<RecoveredTx> =
             schedule.order.iter().map(|&index| transactions[index].clone()).collect();
         // The order is a permutation: each prediction moves to its place, none is copied.

@@ -175,7 +175,6 @@ pub fn replay_fafo(
     let predict_seconds = started.elapsed().as_secs_f64();
     let planned = Instant::now();
     let schedule = crate::parallel::schedule_block(
-        transactions,
         &predictions,
         header.beneficiary,
         zero_scheduler::ScheduleMode::Replay,

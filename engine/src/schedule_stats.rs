@@ -17,13 +17,13 @@
 
 use crate::{
     intake::{intake, IntakeError},
+    parallel::Prediction,
     workload_prediction::predict_workload,
 };
-use rayon::prelude::*;
 use serde::Serialize;
 use std::time::Instant;
 use zero_fixtures::workload::{Workload, WorkloadConfig, WorkloadError};
-use zero_scheduler::{schedule, ScheduleMode, ScheduleStats, Task};
+use zero_scheduler::{schedule_with, FramerOptions, ScheduleMode, ScheduleStats, Task};
 use zero_state::StateKey;
 
 /// Why the figures could not be computed.
@@ -97,15 +97,12 @@ pub fn run(config: &WorkloadConfig) -> Result<ScheduleStatsReport, ScheduleStats
         let started = Instant::now();
         let transactions = intake(raw)?;
         let predictions = predict_workload(&transactions, &workload.pools, coinbase);
-        let tasks: Vec<Task> = transactions
-            .par_iter()
-            .zip(&predictions)
-            .map(|(tx, prediction)| prediction.task(tx.signer(), coinbase))
-            .collect();
+        let tasks: Vec<&Task> = predictions.iter().map(Prediction::task).collect();
         prepare_seconds += started.elapsed().as_secs_f64();
 
         let started = Instant::now();
-        let scheduled = schedule(&tasks, ScheduleMode::Producer, Some(coinbase_key));
+        let options = FramerOptions { measure_false_positives: true };
+        let scheduled = schedule_with(&tasks, ScheduleMode::Producer, Some(coinbase_key), options);
         framing_seconds += started.elapsed().as_secs_f64();
         add(&mut totals, &scheduled.stats);
     }
@@ -173,13 +170,7 @@ mod tests {
                 let transactions = intake(raw).unwrap();
                 let predictions =
                     predict_workload(&transactions, &workload.pools, workload.coinbase);
-                schedule_block(
-                    &transactions,
-                    &predictions,
-                    workload.coinbase,
-                    ScheduleMode::Producer,
-                )
-                .stats
+                schedule_block(&predictions, workload.coinbase, ScheduleMode::Producer).stats
             })
             .collect();
         let sum = |field: fn(&ScheduleStats) -> u64| blocks.iter().map(field).sum::<u64>();

@@ -69,7 +69,7 @@ pub fn predict_transaction(
                 && input[..4] == TRANSFER_SELECTOR =>
         {
             match address_word(&input[4..36]) {
-                Some(recipient) => token_transfer(sender, token, recipient),
+                Some(recipient) => token_transfer(sender, beneficiary, token, recipient),
                 None => Prediction::from_fields(tx, beneficiary),
             }
         }
@@ -80,7 +80,7 @@ pub fn predict_transaction(
                 && input[..4] == SWAP_SELECTOR =>
         {
             match bool_word(&input[36..68]) {
-                Some(zero_for_one) => swap(sender, pool, zero_for_one),
+                Some(zero_for_one) => swap(sender, beneficiary, pool, zero_for_one),
                 None => Prediction::from_fields(tx, beneficiary),
             }
         }
@@ -103,7 +103,12 @@ fn bool_word(word: &[u8]) -> Option<bool> {
 }
 
 /// `token.transfer(recipient, amount)` sent by `sender`.
-fn token_transfer(sender: Address, token: Address, recipient: Address) -> Prediction {
+fn token_transfer(
+    sender: Address,
+    beneficiary: Address,
+    token: Address,
+    recipient: Address,
+) -> Prediction {
     let written = vec![
         ReadKey::Account(sender),
         ReadKey::Storage(token, balance_slot(sender)),
@@ -111,11 +116,11 @@ fn token_transfer(sender: Address, token: Address, recipient: Address) -> Predic
     ];
     let mut accessed = written.clone();
     accessed.push(ReadKey::Account(token));
-    sorted(accessed, written)
+    Prediction::new(sender, beneficiary, accessed, written, false, false)
 }
 
 /// `pool.swap(amountIn, zero_for_one, minAmountOut)` sent by `sender`.
-fn swap(sender: Address, pool: Address, zero_for_one: bool) -> Prediction {
+fn swap(sender: Address, beneficiary: Address, pool: Address, zero_for_one: bool) -> Prediction {
     let (token_in, token_out) = if zero_for_one { (TOKEN_X, TOKEN_Y) } else { (TOKEN_Y, TOKEN_X) };
     let pool_slot = |slot: u64| ReadKey::Storage(pool, U256::from(slot));
     let written = vec![
@@ -136,16 +141,7 @@ fn swap(sender: Address, pool: Address, zero_for_one: bool) -> Prediction {
         ReadKey::Account(TOKEN_Y),
         ReadKey::Storage(token_in, allowance_slot(sender, pool)),
     ]);
-    sorted(accessed, written)
-}
-
-/// A prediction from keys in any order; neither touches the beneficiary.
-fn sorted(mut accessed: Vec<ReadKey>, mut written: Vec<ReadKey>) -> Prediction {
-    accessed.sort_unstable();
-    accessed.dedup();
-    written.sort_unstable();
-    written.dedup();
-    Prediction { accessed, written, touches_beneficiary: false, simulated: false }
+    Prediction::new(sender, beneficiary, accessed, written, false, false)
 }
 
 #[cfg(test)]
@@ -191,11 +187,12 @@ mod tests {
         let from_layout = predict_workload(&transactions, &workload.pools, workload.coinbase);
         assert_eq!(simulated.len(), 300);
         for (index, (simulated, from_layout)) in simulated.iter().zip(&from_layout).enumerate() {
-            assert_eq!(simulated.accessed, from_layout.accessed, "{kind} tx {index}: reads");
-            assert_eq!(simulated.written, from_layout.written, "{kind} tx {index}: writes");
-            assert_eq!(simulated.touches_beneficiary, from_layout.touches_beneficiary);
+            assert_eq!(simulated.accessed(), from_layout.accessed(), "{kind} tx {index}: reads");
+            assert_eq!(simulated.written(), from_layout.written(), "{kind} tx {index}: writes");
+            assert_eq!(simulated.touches_beneficiary(), from_layout.touches_beneficiary());
+            assert_eq!(simulated.task(), from_layout.task(), "{kind} tx {index}: task");
         }
-        simulated.iter().filter(|prediction| prediction.simulated).count()
+        simulated.iter().filter(|prediction| prediction.simulated()).count()
     }
 
     #[test]

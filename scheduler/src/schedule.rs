@@ -2,6 +2,8 @@
 //! what the engine's `schedule-stats` command prints; the engine's block pipeline drives the
 //! [`Framer`], [`PlanBuilder`] and [`WatermarkRelease`](crate::WatermarkRelease) itself, streaming.
 
+use std::borrow::Borrow;
+
 use crate::access_set::KeyPrefix;
 use crate::frame::Frame;
 use crate::framer::{Framer, FramerOptions};
@@ -101,16 +103,16 @@ pub fn schedule(tasks: &[Task], mode: ScheduleMode, coinbase: Option<KeyPrefix>)
 
 /// [`schedule`] with the framer's options: production leaves false-positive measurement off
 /// (it keeps exact key sets per open frame and checks every filter answer against them), and
-/// its `false_positive_rate` is then 0.
-pub fn schedule_with(
-    tasks: &[Task],
+/// its `false_positive_rate` is then 0. The tasks may be borrowed from where they were built.
+pub fn schedule_with<T: Borrow<Task>>(
+    tasks: &[T],
     mode: ScheduleMode,
     coinbase: Option<KeyPrefix>,
     options: FramerOptions,
 ) -> Schedule {
     let mut order = Vec::with_capacity(tasks.len());
     let mut frames = Vec::new();
-    let keys = tasks.iter().map(|task| task.access_set().len()).sum();
+    let keys = tasks.iter().map(|task| task.borrow().access_set().len()).sum();
     let mut builder = PlanBuilder::with_capacity(coinbase, tasks.len(), keys);
     let mut stats = ScheduleStats::default();
     match mode {
@@ -119,7 +121,7 @@ pub fn schedule_with(
             let mut sink = |frame: Frame<'_>| {
                 for &task_id in frame.task_ids {
                     order.push(task_id);
-                    builder.push(&tasks[task_id]);
+                    builder.push(tasks[task_id].borrow());
                 }
                 frames.push(ScheduledFrame {
                     first_position: frame.first_position,
@@ -128,7 +130,7 @@ pub fn schedule_with(
                 });
             };
             for task in tasks {
-                framer.push(task, &mut sink);
+                framer.push(task.borrow(), &mut sink);
             }
             let counters = framer.finish_block(&mut sink);
             stats.forced_flushes = counters.forced_flushes;
@@ -139,6 +141,7 @@ pub fn schedule_with(
         }
         ScheduleMode::Replay => {
             for (position, task) in tasks.iter().enumerate() {
+                let task = task.borrow();
                 order.push(position);
                 let dependency = builder.push(task);
                 // A task joins the current run unless it depends on a task inside it.

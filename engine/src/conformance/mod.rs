@@ -71,7 +71,6 @@ pub fn execute_block_with<S: StateReader>(
                 executor.codes(),
             )?;
             let schedule = crate::parallel::schedule_block(
-                input.transactions,
                 &predictions,
                 beneficiary,
                 zero_scheduler::ScheduleMode::Replay,

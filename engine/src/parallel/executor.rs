@@ -579,7 +579,7 @@ fn execute_task<S: StateReader>(
     position: usize,
     busy_nanos: &mut u64,
 ) {
-    let full_handler = shared.predictions[position].touches_beneficiary;
+    let full_handler = shared.predictions[position].touches_beneficiary();
     let started = Instant::now();
     let mut run = run_transaction(evm, &shared.transactions[position], full_handler);
     run.covered = covered(shared, position, &run);
@@ -833,7 +833,7 @@ impl Committer {
         self.units.push(state);
         // The next transaction reads the beneficiary and runs only after this commit (the
         // coinbase barrier): credit the fees it must see.
-        if shared.predictions.get(position + 1).is_some_and(|next| next.touches_beneficiary) {
+        if shared.predictions.get(position + 1).is_some_and(|next| next.touches_beneficiary()) {
             self.credit_fees(shared, fee_version_after(position))?;
         }
         Ok(())

@@ -23,27 +23,20 @@ pub use executor::{ParallelExecutor, ParallelStats};
 pub use predict::{predict, Prediction, PredictionMode};
 pub use view::CodeCache;
 
-use crate::intake::RecoveredTx;
 use alloy_primitives::Address;
-use rayon::prelude::*;
 use zero_scheduler::{schedule_with, FramerOptions, Schedule, ScheduleMode, Task};
 use zero_state::StateKey;
 
-/// Turns predictions into scheduler tasks (one transaction each; key hashing in parallel) and
-/// schedules them: FAFO framing in producer mode, the given order in replay mode. The Bloom
-/// filter's false positives are not measured here (production); `zero-producer schedule-stats`
-/// measures them.
+/// Schedules a block from its transactions' predictions (whose tasks carry the key prefixes,
+/// hashed at prediction): FAFO framing in producer mode, the given order in replay mode. The
+/// Bloom filter's false positives are not measured here (production); `zero-producer
+/// schedule-stats` measures them.
 pub fn schedule_block(
-    transactions: &[RecoveredTx],
     predictions: &[Prediction],
     beneficiary: Address,
     mode: ScheduleMode,
 ) -> Schedule {
-    let tasks: Vec<Task> = transactions
-        .par_iter()
-        .zip(predictions)
-        .map(|(tx, prediction)| prediction.task(tx.signer(), beneficiary))
-        .collect();
+    let tasks: Vec<&Task> = predictions.iter().map(Prediction::task).collect();
     let coinbase = Some(StateKey::Account(beneficiary).hash().prefix());
     schedule_with(&tasks, mode, coinbase, FramerOptions { measure_false_positives: false })
 }

@@ -54,18 +54,20 @@ impl PredictionMode {
     }
 }
 
-/// The predicted access set of one transaction, as exact keys.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// The predicted access set of one transaction, as exact keys, and the scheduler's task for it.
+///
+/// The task's key prefixes are SHA-256 hashes of the keys (ARCHITECTURE §5), so they are
+/// computed here, once, where a producer admits the transaction, rather than on the block's
+/// path. The fields are private so the task always describes the same keys: the executor skips
+/// validating a run that stayed inside its prediction only because the plan, built from the
+/// task, kept it apart from every conflicting run.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Prediction {
-    /// Every key predicted to be read or written, sorted.
-    pub accessed: Vec<ReadKey>,
-    /// The keys predicted to change, sorted (a subset of `accessed`).
-    pub written: Vec<ReadKey>,
-    /// The transaction's own code or fields touch the block's beneficiary: it must see every
-    /// earlier fee, so it waits for all earlier transactions (the coinbase barrier).
-    pub touches_beneficiary: bool,
-    /// The prediction came from a simulation (not from the fields alone).
-    pub simulated: bool,
+    accessed: Vec<ReadKey>,
+    written: Vec<ReadKey>,
+    touches_beneficiary: bool,
+    simulated: bool,
+    task: Task,
 }
 
 impl Prediction {
@@ -81,10 +83,14 @@ impl Prediction {
             }
         }
         let touches_beneficiary = accessed.contains(&ReadKey::Account(beneficiary));
-        Self::new(accessed, written, touches_beneficiary, false)
+        Self::new(sender, beneficiary, accessed, written, touches_beneficiary, false)
     }
 
-    fn new(
+    /// A prediction from keys in any order, with duplicates allowed: `accessed` must include
+    /// every key of `written`. `touches_beneficiary` puts `beneficiary` in the task as a read.
+    pub(crate) fn new(
+        sender: Address,
+        beneficiary: Address,
         mut accessed: Vec<ReadKey>,
         mut written: Vec<ReadKey>,
         touches_beneficiary: bool,
@@ -94,7 +100,35 @@ impl Prediction {
         accessed.dedup();
         written.sort_unstable();
         written.dedup();
-        Self { accessed, written, touches_beneficiary, simulated }
+        let task = task(&accessed, &written, touches_beneficiary, sender, beneficiary);
+        Self { accessed, written, touches_beneficiary, simulated, task }
+    }
+
+    /// Every key predicted to be read or written, sorted.
+    pub fn accessed(&self) -> &[ReadKey] {
+        &self.accessed
+    }
+
+    /// The keys predicted to change, sorted (a subset of [`accessed`](Self::accessed)).
+    pub fn written(&self) -> &[ReadKey] {
+        &self.written
+    }
+
+    /// The transaction's own code or fields touch the block's beneficiary: it must see every
+    /// earlier fee, so it waits for all earlier transactions (the coinbase barrier).
+    pub fn touches_beneficiary(&self) -> bool {
+        self.touches_beneficiary
+    }
+
+    /// The prediction came from a simulation (not from the fields alone).
+    pub fn simulated(&self) -> bool {
+        self.simulated
+    }
+
+    /// The scheduler's task: read-only and read-write key prefixes, the sender's key, and the
+    /// beneficiary's key as a read when the barrier applies.
+    pub fn task(&self) -> &Task {
+        &self.task
     }
 
     /// Whether an execution that read `reads` and changed `writes` stayed inside this
@@ -117,30 +151,32 @@ impl Prediction {
         reads.into_iter().all(|key| key == skip || contains(&self.accessed, &key))
             && writes.into_iter().all(|key| key == skip || contains(&self.written, &key))
     }
+}
 
-    /// The scheduler's task: read-only and read-write key prefixes, the sender's key, and the
-    /// beneficiary's key as a read when the barrier applies.
-    pub fn task(&self, sender: Address, beneficiary: Address) -> Task {
-        let prefix = |key: &ReadKey| match *key {
-            ReadKey::Account(address) => StateKey::Account(address).hash().prefix(),
-            ReadKey::Storage(address, slot) => StateKey::Storage(address, slot).hash().prefix(),
-        };
-        let read_only = self
-            .accessed
-            .iter()
-            .filter(|key| self.written.binary_search(key).is_err())
-            .map(prefix)
-            .chain(
-                self.touches_beneficiary.then(|| StateKey::Account(beneficiary).hash().prefix()),
-            );
-        let read_write: Vec<KeyPrefix> = self.written.iter().map(prefix).collect();
-        // The sender is almost always among the written keys: its hash is already there.
-        let sender_key = match self.written.binary_search(&ReadKey::Account(sender)) {
-            Ok(index) => read_write[index],
-            Err(_) => StateKey::Account(sender).hash().prefix(),
-        };
-        Task::single(SenderId(sender_key), AccessSet::new(read_only, read_write))
-    }
+/// The task for sorted, deduplicated `accessed` and `written` keys.
+fn task(
+    accessed: &[ReadKey],
+    written: &[ReadKey],
+    touches_beneficiary: bool,
+    sender: Address,
+    beneficiary: Address,
+) -> Task {
+    let prefix = |key: &ReadKey| match *key {
+        ReadKey::Account(address) => StateKey::Account(address).hash().prefix(),
+        ReadKey::Storage(address, slot) => StateKey::Storage(address, slot).hash().prefix(),
+    };
+    let read_only = accessed
+        .iter()
+        .filter(|key| written.binary_search(key).is_err())
+        .map(prefix)
+        .chain(touches_beneficiary.then(|| StateKey::Account(beneficiary).hash().prefix()));
+    let read_write: Vec<KeyPrefix> = written.iter().map(prefix).collect();
+    // The sender is almost always among the written keys: its hash is already there.
+    let sender_key = match written.binary_search(&ReadKey::Account(sender)) {
+        Ok(index) => read_write[index],
+        Err(_) => StateKey::Account(sender).hash().prefix(),
+    };
+    Task::single(SenderId(sender_key), AccessSet::new(read_only, read_write))
 }
 
 /// Whether `tx` is a plain value transfer, predicted from its fields.
@@ -177,8 +213,10 @@ pub fn predict<S: StateReader>(
     codes: &CodeCache,
 ) -> Result<Vec<Prediction>, ExecutionError> {
     if mode == PredictionMode::Fields {
+        // Hashing the keys is most of the work; small blocks stay on this thread.
         return Ok(transactions
-            .iter()
+            .par_iter()
+            .with_min_len(256)
             .map(|tx| Prediction::from_fields(tx, beneficiary))
             .collect());
     }
@@ -209,7 +247,14 @@ pub fn predict<S: StateReader>(
                         let written = written_keys(&state).collect();
                         let touches = state.contains_key(&beneficiary);
                         let accessed = reads.into_iter().map(|(key, _)| key).collect();
-                        Ok(Prediction::new(accessed, written, touches, true))
+                        Ok(Prediction::new(
+                            tx.signer(),
+                            beneficiary,
+                            accessed,
+                            written,
+                            touches,
+                            true,
+                        ))
                     }
                     // A store failure is real; an invalid transaction is judged at execution.
                     Err(EVMError::Database(error)) => Err(ExecutionError::from(error)),
@@ -231,6 +276,8 @@ mod tests {
         let b = Address::repeat_byte(2);
         let coinbase = Address::repeat_byte(0xcb);
         let prediction = Prediction::new(
+            a,
+            coinbase,
             vec![ReadKey::Account(a), ReadKey::Account(b)],
             vec![ReadKey::Account(a)],
             false,

@@ -480,12 +480,7 @@ fn replay_differential(state: &MemoryState, header: &Header, transactions: &[Rec
                 executor.codes(),
             )
             .unwrap();
-            let schedule = schedule_block(
-                transactions,
-                &predictions,
-                header.beneficiary,
-                ScheduleMode::Replay,
-            );
+            let schedule = schedule_block(&predictions, header.beneficiary, ScheduleMode::Replay);
             let (outcome, _) =
                 executor.execute_block(&chain, input, &predictions, &schedule.plan, state).unwrap();
             assert_eq!(outcome.receipts, expected.receipts);
