@@ -138,7 +138,7 @@ impl<S: StateReader> StateReader for Layered<'_, S> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::parallel::overlay::{version_of, BlockOverlay};
+    use crate::parallel::overlay::{version_of, BlockOverlay, StorageEffect};
     use revm::{bytecode::Bytecode, state::AccountInfo};
     use zero_state::{MemoryState, StateCommit, StorageChange, KECCAK_EMPTY};
 
@@ -201,11 +201,11 @@ mod tests {
             code: None,
         };
         overlay.insert_base_account(b, Some(info(2)));
-        overlay.write_account(a, Some(info(5)), version_of(0), false, None);
-        overlay.write_account(c, None, version_of(1), false, None);
+        overlay.write_account(a, Some(info(5)), version_of(0), StorageEffect::Kept, None);
+        overlay.write_account(c, None, version_of(1), StorageEffect::Kept, None);
         overlay.insert_base_storage(a, U256::from(1), U256::from(10));
         overlay.write_storage(a, U256::from(2), U256::from(7), version_of(0), None);
-        overlay.write_account(b, Some(info(2)), version_of(2), true, None);
+        overlay.write_account(b, Some(info(2)), version_of(2), StorageEffect::Cleared, None);
         overlay.write_storage(b, U256::from(3), U256::from(9), version_of(2), None);
         overlay.insert_code(B256::repeat_byte(0xcc), Bytecode::new_raw(next.code[0].1.clone()));
         let recent = RecentBlock::from_overlay(2, B256::repeat_byte(2), overlay.freeze());

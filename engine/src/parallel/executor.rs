@@ -25,18 +25,19 @@
 //!    transaction ran; a worker with nothing to run hashes the leaves of the receipts trie for
 //!    the receipts committed so far (unless told not to: the pipelined producer has other uses
 //!    for idle time). After the last commit, in parallel: the rest of the receipts root, and
-//!    the change set, straight from the overlay (final against block-start values). The
-//!    post-block changes (withdrawals, rewards, requests) run on alloy-evm's executor over the
-//!    overlay. A block in which an account was destroyed (selfdestruct, EIP-161 removal of an
-//!    existing account) or that predates EIP-161 has storage wipes the overlay does not
-//!    express: its changes are replayed into revm's `State` in commit order instead, exactly as
-//!    [`crate::sequential::execute_block`] builds them.
+//!    the change set, straight from the overlay (final against block-start values; accounts
+//!    destroyed in the block wipe their storage, as in revm's change set). The post-block
+//!    changes (withdrawals, rewards, requests) run on alloy-evm's executor over the overlay.
+//! 7. A block that predates EIP-161 runs on [`crate::sequential::execute_block`] instead: the
+//!    overlay does not model how revm's `State` treats empty accounts before EIP-161. So does a
+//!    block whose post-block changes wipe storage, which no chain rule does today; it is run
+//!    again sequentially rather than trusted to the overlay.
 
 use super::{
     handler::{credit_fee, DeferredFeeHandler},
     overlay::{
-        fee_version_after, version_of, BlockOverlay, FrozenOverlay, ReadKey, Version,
-        POST_EXECUTION, PRE_EXECUTION,
+        fee_version_after, version_of, BlockOverlay, FrozenOverlay, ReadKey, StorageEffect,
+        Version, POST_EXECUTION, PRE_EXECUTION,
     },
     predict::{written_keys, Prediction},
     runtime::Topology,
@@ -47,7 +48,7 @@ use crate::{
     database::{account_info, DatabaseError, StateDatabase},
     intake::RecoveredTx,
     sequential::{
-        evm_env, execution_context, executor_factory, outcome_with_root, state_changes, BlockInput,
+        evm_env, execute_block, execution_context, executor_factory, outcome_with_root, BlockInput,
         BlockOutcome,
     },
     trie::OrderedTrie,
@@ -68,7 +69,7 @@ use revm::{
     bytecode::Bytecode,
     context::{result::HaltReason, ContextSetters, TxEnv},
     context_interface::{
-        result::{EVMError, ResultAndState},
+        result::{EVMError, ExecutionResult},
         Cfg, ContextTr, JournalTr,
     },
     database::{states::bundle_state::BundleRetention, OriginalValuesKnown, State},
@@ -77,7 +78,6 @@ use revm::{
     interpreter::interpreter::EthInterpreter,
     primitives::hardfork::SpecId,
     state::{AccountInfo, EvmState},
-    DatabaseCommit,
 };
 use std::{
     sync::{
@@ -119,9 +119,9 @@ pub struct ParallelStats {
     /// Time all workers spent running transactions, summed, in seconds.
     #[serde(rename = "worker_busy_seconds")]
     pub execute_seconds: f64,
-    /// The change set came from replaying the block into revm's `State` (an account was
-    /// destroyed, or the block predates EIP-161) rather than from the overlay.
-    pub state_replay: bool,
+    /// The block ran on the sequential executor instead (it predates EIP-161; see the module
+    /// documentation).
+    pub sequential: bool,
     /// Time from the last commit to the outcome (fee credit, receipts, post-block changes,
     /// change set, receipts root), in seconds.
     pub finish_seconds: f64,
@@ -136,7 +136,12 @@ pub struct ParallelExecutor {
 
 /// One finished execution of one transaction, waiting in the reorder buffer.
 struct TxRun {
-    result: Result<ResultAndState<HaltReason>, EVMError<DatabaseError>>,
+    result: Result<ExecutionResult<HaltReason>, EVMError<DatabaseError>>,
+    /// The run's state, kept only when its write set could not be worked out where it ran:
+    /// otherwise the worker that allocated it frees it.
+    state: Option<EvmState>,
+    /// The run changed the beneficiary's account (revm's full handler pays it inside).
+    touched_beneficiary: bool,
     reads: Vec<(ReadKey, Version)>,
     /// The deferred fee, when the run held it back.
     fee: Option<U256>,
@@ -200,11 +205,6 @@ struct Committer {
     /// Fees held back since the beneficiary was last credited (`None`: nothing held back).
     pending_fee: Option<U256>,
     committed: Vec<Committed>,
-    /// Every committed state change in order (transactions and fee credits), for blocks whose
-    /// change set has to come from revm's `State`.
-    units: Vec<EvmState>,
-    /// An account was destroyed in this block (see the module documentation).
-    destroys: bool,
     /// Every transaction committed so far stayed inside its prediction.
     all_covered: bool,
     mispredicted: u64,
@@ -284,6 +284,9 @@ impl ParallelExecutor {
             )));
         }
         let env = evm_env(chain, input.header);
+        if !env.cfg_env.spec.is_enabled_in(SpecId::SPURIOUS_DRAGON) {
+            return Self::sequentially(chain, input, state, self.threads());
+        }
 
         let mut db = State::builder()
             .with_database_ref(StateDatabase::new(state))
@@ -303,7 +306,7 @@ impl ParallelExecutor {
                     *address,
                     transition.info.as_ref().map(without_code),
                     PRE_EXECUTION,
-                    false,
+                    StorageEffect::Kept,
                     Some(transition.previous_info.as_ref().map(without_code)),
                 );
                 for (slot, value) in &transition.storage {
@@ -351,7 +354,6 @@ impl ParallelExecutor {
         let mut committer = Committer {
             all_covered: true,
             committed: Vec::with_capacity(count),
-            units: Vec::with_capacity(count + 1),
             ..Committer::default()
         };
 
@@ -419,13 +421,12 @@ impl ParallelExecutor {
             critical_path: plan.critical_path(),
             commit_seconds: committer.commit_nanos as f64 * 1e-9,
             execute_seconds: shared.busy_nanos.load(Ordering::Relaxed) as f64 * 1e-9,
-            state_replay: false,
+            sequential: false,
             finish_seconds: 0.0,
         };
 
         let cancun = chain.is_cancun_active_at_timestamp(input.header.timestamp);
         let totals = BlockTotals::of(&committer.committed, cancun);
-        let spec = shared.spec;
         if receipts.iter().any(|cell| cell.get().is_none()) {
             return Err(ExecutionError::Schedule(format!("block {number}: a receipt is missing")));
         }
@@ -433,52 +434,48 @@ impl ParallelExecutor {
         let receipts_root = receipt_trie.root();
         drop(shared);
         drop(receipt_trie);
-        let mut receipts: Vec<ReceiptEnvelope> =
+        let receipts: Vec<ReceiptEnvelope> =
             receipts.into_iter().filter_map(OnceLock::into_inner).collect();
 
-        if !committer.destroys && spec.is_enabled_in(SpecId::SPURIOUS_DRAGON) {
-            // Post-block changes on alloy-evm's executor over the final overlay.
-            let view = WorkerView::new(&overlay, state, &self.codes);
-            let mut finish_db = State::builder().with_database(view).with_bundle_update().build();
-            let evm = factory.evm_factory().create_evm(&mut finish_db, env.clone());
-            let mut finisher = factory.create_executor(evm, execution_context(&input));
-            totals.set_on(&mut finisher, receipts);
-            let (_, result) = finisher.finish().map_err(block_error)?;
-            finish_db.merge_transitions(BundleRetention::PlainState);
-            let post = finish_db.take_bundle().to_plain_state(OriginalValuesKnown::Yes);
-            if post.storage.iter().all(|change| !change.wipe_storage) {
-                for (address, info) in post.accounts {
-                    overlay.write_account(address, info, POST_EXECUTION, false, None);
-                }
-                for change in post.storage {
-                    for (slot, value) in change.storage {
-                        overlay.write_storage(change.address, slot, value, POST_EXECUTION, None);
-                    }
-                }
-                for (code_hash, code) in post.contracts {
-                    overlay.insert_code(code_hash, code);
-                }
-                let changes = overlay.changes(number, state)?;
-                // Freeing thousands of small maps is off the block's path.
-                let units = committer.units;
-                rayon::spawn(move || drop(units));
-                let outcome = outcome_with_root(result, changes, receipts_root);
-                drop(finish_db);
-                stats.finish_seconds = finish_started.elapsed().as_secs_f64();
-                return Ok((outcome, stats, Some(overlay.freeze())));
+        // Post-block changes on alloy-evm's executor over the final overlay.
+        let view = WorkerView::new(&overlay, state, &self.codes);
+        let mut finish_db = State::builder().with_database(view).with_bundle_update().build();
+        let evm = factory.evm_factory().create_evm(&mut finish_db, env.clone());
+        let mut finisher = factory.create_executor(evm, execution_context(&input));
+        totals.set_on(&mut finisher, receipts);
+        let (_, result) = finisher.finish().map_err(block_error)?;
+        finish_db.merge_transitions(BundleRetention::PlainState);
+        let post = finish_db.take_bundle().to_plain_state(OriginalValuesKnown::Yes);
+        if post.storage.iter().any(|change| change.wipe_storage) {
+            return Self::sequentially(chain, input, state, self.threads());
+        }
+        for (address, info) in post.accounts {
+            overlay.write_account(address, info, POST_EXECUTION, StorageEffect::Kept, None);
+        }
+        for change in post.storage {
+            for (slot, value) in change.storage {
+                overlay.write_storage(change.address, slot, value, POST_EXECUTION, None);
             }
-            receipts = result.receipts;
         }
-
-        // Storage wipes: replay the block's changes into revm's `State`, in commit order.
-        for unit in committer.units {
-            executor.evm_mut().db_mut().commit(unit);
+        for (code_hash, code) in post.contracts {
+            overlay.insert_code(code_hash, code);
         }
-        totals.set_on(&mut executor, receipts);
-        let (_, result) = executor.finish().map_err(block_error)?;
-        let outcome = outcome_with_root(result, state_changes(number, &mut db), receipts_root);
-        stats.state_replay = true;
+        let changes = overlay.changes(number, state)?;
+        let outcome = outcome_with_root(result, changes, receipts_root);
+        drop(finish_db);
         stats.finish_seconds = finish_started.elapsed().as_secs_f64();
+        Ok((outcome, stats, Some(overlay.freeze())))
+    }
+
+    /// Runs the block on the sequential executor (see the module documentation).
+    fn sequentially<S: StateReader>(
+        chain: &ChainSpec,
+        input: BlockInput<'_>,
+        state: &S,
+        threads: usize,
+    ) -> Result<(BlockOutcome, ParallelStats, Option<FrozenOverlay>), ExecutionError> {
+        let outcome = execute_block(chain, input, state)?;
+        let stats = ParallelStats { threads, sequential: true, ..ParallelStats::default() };
         Ok((outcome, stats, None))
     }
 }
@@ -579,10 +576,16 @@ fn execute_task<S: StateReader>(
     position: usize,
     busy_nanos: &mut u64,
 ) {
-    let full_handler = shared.predictions[position].touches_beneficiary();
+    let prediction = &shared.predictions[position];
+    let full_handler = prediction.touches_beneficiary();
     let started = Instant::now();
-    let mut run = run_transaction(evm, &shared.transactions[position], full_handler);
-    run.covered = covered(shared, position, &run);
+    let run = run_transaction(
+        evm,
+        &shared.transactions[position],
+        full_handler,
+        prediction,
+        shared.beneficiary,
+    );
     *busy_nanos += started.elapsed().as_nanos() as u64;
     *shared.slots[position].lock().unwrap_or_else(|poison| poison.into_inner()) = Some(run);
     shared.ready[position].store(true, Ordering::Release);
@@ -661,11 +664,14 @@ fn commit_and_execute<S: StateReader>(
     }
 }
 
-/// Runs one transaction on a worker's revm: with revm's full handler, or with the fee held back.
+/// Runs one transaction on a worker's revm: with revm's full handler, or with the fee held back;
+/// checks the run against `prediction`.
 fn run_transaction<S: StateReader>(
     evm: &mut WorkerEvm<'_, S>,
     tx: &RecoveredTx,
     full_handler: bool,
+    prediction: &Prediction,
+    beneficiary: Address,
 ) -> TxRun {
     evm.ctx.journal_mut().db_mut().clear_reads();
     evm.ctx.set_tx(TxEnv::from_recovered_tx(tx.inner(), tx.signer()));
@@ -685,27 +691,21 @@ fn run_transaction<S: StateReader>(
         .flatten();
     let reads = view.take_reads();
     let bloom = outcome.as_ref().map_or(Bloom::ZERO, |result| logs_bloom(result.logs()));
+    // Whether it stayed inside its prediction decides whether later commits may skip
+    // validation; a failed run changed nothing.
+    let covered = outcome.is_err()
+        || prediction.covers(reads.iter().map(|(key, _)| *key), written_keys(&state), beneficiary);
+    let touched_beneficiary = state.contains_key(&beneficiary);
     TxRun {
-        result: outcome.map(|result| ResultAndState::new(result, state)),
+        result: outcome,
+        state: writes.is_none().then_some(state),
+        touched_beneficiary,
         reads,
         fee,
         full_handler,
-        covered: true,
+        covered,
         writes,
         bloom,
-    }
-}
-
-/// Whether `run` stayed inside the prediction of the transaction at `position` (statistics
-/// only: validation, not the prediction, decides correctness).
-fn covered<S>(shared: &BlockShared<'_, S>, position: usize, run: &TxRun) -> bool {
-    match &run.result {
-        Ok(done) => shared.predictions[position].covers(
-            run.reads.iter().map(|(key, _)| *key),
-            written_keys(&done.state),
-            shared.beneficiary,
-        ),
-        Err(_) => true,
     }
 }
 
@@ -756,8 +756,7 @@ impl Committer {
             .unwrap_or_else(|poison| poison.into_inner())
             .take()
             .ok_or_else(|| ExecutionError::Schedule(format!("transaction {position} vanished")))?;
-        let touched_beneficiary =
-            run.result.as_ref().is_ok_and(|done| done.state.contains_key(&beneficiary));
+        let touched_beneficiary = run.result.is_ok() && run.touched_beneficiary;
         let read_beneficiary = touched_beneficiary
             || run.reads.iter().any(|(key, _)| *key == ReadKey::Account(beneficiary));
         let credited = self.pending_fee.is_some() && read_beneficiary;
@@ -778,8 +777,7 @@ impl Committer {
         if stale || (!run.full_handler && touched_beneficiary) {
             // Every earlier transaction has committed: this run sees exactly the sequential state.
             self.reexecuted += 1;
-            run = run_transaction(evm, tx, true);
-            run.covered = covered(shared, position, &run);
+            run = run_transaction(evm, tx, true, &shared.predictions[position], beneficiary);
         }
         if !run.covered {
             self.mispredicted += 1;
@@ -799,19 +797,27 @@ impl Committer {
                 .into(),
             });
         }
-        let ResultAndState { result, state } = run.result.map_err(|error| {
-            ExecutionError::Block { number, source: BlockExecutionError::evm(error, *tx.tx_hash()) }
+        let result = run.result.map_err(|error| ExecutionError::Block {
+            number,
+            source: BlockExecutionError::evm(error, *tx.tx_hash()),
         })?;
         if let Some(fee) = run.fee {
             // Saturating: a sum past 2^256 wei cannot occur, and revm skips such a credit too.
             self.pending_fee = Some(self.pending_fee.unwrap_or_default().saturating_add(fee));
         }
-        let writes = match run.writes {
-            Some(writes) => writes,
-            None => write_set(&state, |address| current_account(shared, address).map(Some))?
-                .ok_or_else(|| ExecutionError::Schedule("unknown account in a write set".into()))?,
+        let writes = match (run.writes, &run.state) {
+            (Some(writes), _) => writes,
+            (None, Some(state)) => {
+                write_set(state, |address| current_account(shared, address).map(Some))?.ok_or_else(
+                    || ExecutionError::Schedule("unknown account in a write set".into()),
+                )?
+            }
+            (None, None) => {
+                return Err(ExecutionError::Schedule(format!(
+                    "transaction {position} left neither its writes nor its state"
+                )))
+            }
         };
-        self.destroys |= writes.destroys;
         publish(shared.overlay, writes, version_of(position));
         let tx_gas_used = result.gas().tx_gas_used();
         self.cumulative_gas += tx_gas_used;
@@ -830,7 +836,6 @@ impl Committer {
         );
         // Set once: the cursor passes each position once.
         let _ = shared.receipts[position].set(ReceiptEnvelope::from_typed(tx.tx_type(), receipt));
-        self.units.push(state);
         // The next transaction reads the beneficiary and runs only after this commit (the
         // coinbase barrier): credit the fees it must see.
         if shared.predictions.get(position + 1).is_some_and(|next| next.touches_beneficiary()) {
@@ -861,9 +866,7 @@ impl Committer {
         credit_fee(&mut state, beneficiary, current.clone(), fee, shared.spec);
         let writes = write_set(&state, |_| Ok(Some(current.clone())))?
             .ok_or_else(|| ExecutionError::Schedule("unknown beneficiary in a write set".into()))?;
-        self.destroys |= writes.destroys;
         publish(shared.overlay, writes, version);
-        self.units.push(state);
         Ok(())
     }
 }
@@ -871,15 +874,12 @@ impl Committer {
 /// A transaction's effect on the overlay, worked out where it ran (off the serial path).
 #[derive(Default)]
 struct WriteSet {
-    /// Accounts whose value changed: the new value (`None`: gone) and whether the write wiped
+    /// Accounts whose value changed: the new value (`None`: gone) and what the write did to
     /// the account's storage.
-    accounts: Vec<(Address, Option<AccountInfo>, bool)>,
+    accounts: Vec<(Address, Option<AccountInfo>, StorageEffect)>,
     slots: Vec<(Address, U256, U256)>,
     /// Code that became reachable: a creation, or an EIP-7702 delegation.
     codes: Vec<(B256, Bytecode)>,
-    /// An account was destroyed (selfdestruct, or an existing account removed as empty), which
-    /// the overlay's change set cannot express.
-    destroys: bool,
 }
 
 /// The writes of `state`, with the meaning revm's `State` gives them: a selfdestructed account
@@ -903,7 +903,16 @@ fn write_set(
         let destroyed = account.is_selfdestructed();
         let created = !destroyed && account.is_created();
         let removed = !destroyed && !created && account.is_empty();
-        writes.destroys |= destroyed || (removed && current.is_some());
+        // Destroying an account that exists (in revm's `State`: one not loaded as missing)
+        // wipes its storage in the change set; one created and destroyed by this transaction
+        // never existed.
+        let storage = if (destroyed || removed) && current.is_some() {
+            StorageEffect::Destroyed
+        } else if destroyed || created || removed {
+            StorageEffect::Cleared
+        } else {
+            StorageEffect::Kept
+        };
         let info = if destroyed || removed {
             None
         } else {
@@ -929,7 +938,7 @@ fn write_set(
                 _ => true,
             };
         if changed {
-            writes.accounts.push((*address, info, destroyed || created));
+            writes.accounts.push((*address, info, storage));
         }
         if !destroyed {
             writes.slots.extend(
@@ -958,8 +967,8 @@ fn publish(overlay: &BlockOverlay, writes: WriteSet, version: Version) {
     for (code_hash, code) in writes.codes {
         overlay.insert_code(code_hash, code);
     }
-    for (address, info, cleared) in writes.accounts {
-        overlay.write_account(address, info, version, cleared, None);
+    for (address, info, storage) in writes.accounts {
+        overlay.write_account(address, info, version, storage, None);
     }
     for (address, slot, value) in writes.slots {
         overlay.write_storage(address, slot, value, version, None);

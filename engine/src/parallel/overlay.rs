@@ -249,9 +249,12 @@ pub struct AccountEntry {
     pub info: Option<AccountInfo>,
     /// Which write produced `info`.
     pub version: Version,
-    /// The latest write that wiped the account's storage (selfdestruct, creation), if any: slots
-    /// not written since read as zero.
+    /// The latest write that wiped the account's storage (selfdestruct, creation, EIP-161
+    /// removal), if any: slots not written since read as zero.
     pub cleared_at: Option<Version>,
+    /// The account existed and was destroyed at some point in this block (see
+    /// [`StorageEffect::Destroyed`]): the change set wipes its storage.
+    pub destroyed: bool,
     /// The account at block start, when known without asking the store (`None`: unknown).
     original: Option<Option<AccountInfo>>,
 }
@@ -282,6 +285,22 @@ pub enum ReadKey {
     Account(Address),
     /// A storage slot.
     Storage(Address, U256),
+}
+
+/// What an account write does to the account's storage.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StorageEffect {
+    /// The storage stays as it was.
+    Kept,
+    /// The storage starts empty: a creation, or an account destroyed by the transaction that
+    /// created it (it never existed outside that transaction, so nothing is wiped).
+    Cleared,
+    /// An account that existed was destroyed (selfdestruct, EIP-161 removal of an empty
+    /// account). Its storage is gone. revm's `State` moves such an account to a destroyed
+    /// status that no later write in the block leaves, and its change set wipes the storage of
+    /// every account in that status, except one that neither existed at block start nor exists
+    /// at the block's end (it leaves that account out altogether).
+    Destroyed,
 }
 
 /// The block's committed writes over its block-start state; see the module documentation.
@@ -330,7 +349,7 @@ impl BlockOverlay {
         let original = Some(info.clone());
         self.accounts.get_or_insert(
             address,
-            AccountEntry { info, version: BASE, cleared_at: None, original },
+            AccountEntry { info, version: BASE, cleared_at: None, destroyed: false, original },
         )
     }
 
@@ -363,10 +382,18 @@ impl BlockOverlay {
 
     /// The latest write that wiped the account's storage in this block, if any.
     fn cleared_at(&self, address: Address) -> Option<Version> {
+        self.clearing(address).0
+    }
+
+    /// The latest write that wiped the account's storage in this block, if any, and whether
+    /// the account was destroyed in it.
+    fn clearing(&self, address: Address) -> (Option<Version>, bool) {
         if !self.any_cleared.load(Ordering::Acquire) {
-            return None;
+            return (None, false);
         }
-        self.accounts.read_with(&address, |entry| entry.cleared_at).flatten()
+        self.accounts
+            .read_with(&address, |entry| (entry.cleared_at, entry.destroyed))
+            .unwrap_or((None, false))
     }
 
     /// The version a read of `key` would see now (the validation side of a recorded read).
@@ -381,7 +408,7 @@ impl BlockOverlay {
         }
     }
 
-    /// Commits a new value of an account; `cleared` when the write wiped its storage.
+    /// Commits a new value of an account and what it does to the account's storage.
     /// `original` is the account at block start if the caller knows it (it matters only when
     /// the overlay holds no entry for the account yet).
     pub fn write_account(
@@ -389,9 +416,11 @@ impl BlockOverlay {
         address: Address,
         info: Option<AccountInfo>,
         version: Version,
-        cleared: bool,
+        storage: StorageEffect,
         original: Option<Option<AccountInfo>>,
     ) {
+        let cleared = storage != StorageEffect::Kept;
+        let destroyed = storage == StorageEffect::Destroyed;
         if cleared {
             self.any_cleared.store(true, Ordering::SeqCst);
         }
@@ -404,8 +433,15 @@ impl BlockOverlay {
                 if cleared {
                     entry.cleared_at = Some(version);
                 }
+                entry.destroyed |= destroyed;
             },
-            |info| AccountEntry { info, version, cleared_at: cleared.then_some(version), original },
+            |info| AccountEntry {
+                info,
+                version,
+                cleared_at: cleared.then_some(version),
+                destroyed,
+                original,
+            },
         );
     }
 
@@ -430,29 +466,35 @@ impl BlockOverlay {
         );
     }
 
-    /// The block's state changes: every account and slot whose final value differs from its
-    /// value at block start, and the code of every account whose code hash changed — what revm's
-    /// `BundleState::to_plain_state` gives for a block in which no account was destroyed
-    /// (selfdestruct or EIP-161 removal of an existing account; the executor falls back to
-    /// revm's `State` for such blocks, whose change sets also wipe storage). Originals the
-    /// overlay did not see are read from `store`. Runs in parallel over the shards.
+    /// The block's state changes, as revm's `BundleState::to_plain_state` gives them for the
+    /// same block (from EIP-161 on): every account whose final value differs from its value at
+    /// block start; the code of every account whose code hash changed; for an account destroyed
+    /// in the block (see [`StorageEffect::Destroyed`]), a storage wipe and its non-zero slots
+    /// written since; for any other, every slot whose final value differs from block start. Originals the overlay did not see are
+    /// read from `store`. Runs in parallel over the shards.
     pub fn changes<S: StateReader>(
         &self,
         height: u64,
         store: &S,
     ) -> Result<BlockChanges, DatabaseError> {
-        let accounts: Vec<Vec<AccountChange>> = self
+        let accounts: Vec<(Vec<AccountChange>, Vec<Address>)> = self
             .accounts
             .shards
             .par_iter()
             .map(|shard| {
                 let shard = shard.read().unwrap_or_else(|poison| poison.into_inner());
                 let mut changes = Vec::new();
+                let mut wiped = Vec::new();
                 for (address, entry) in shard.iter().filter(|(_, entry)| entry.version != BASE) {
                     let original = match &entry.original {
                         Some(original) => original.clone(),
                         None => store.account(*address)?.map(account_info),
                     };
+                    // revm's change set leaves out an account that neither existed at block
+                    // start nor exists at its end, destroyed or not.
+                    if entry.destroyed && (original.is_some() || entry.info.is_some()) {
+                        wiped.push(*address);
+                    }
                     let final_hash = entry.info.as_ref().map(|info| info.code_hash);
                     let new_code = final_hash
                         .filter(|hash| {
@@ -470,7 +512,7 @@ impl BlockOverlay {
                         });
                     }
                 }
-                Ok(changes)
+                Ok((changes, wiped))
             })
             .collect::<Result<_, DatabaseError>>()?;
 
@@ -484,14 +526,19 @@ impl BlockOverlay {
                 for (&(address, slot), entry) in
                     shard.iter().filter(|(_, entry)| entry.version != BASE)
                 {
-                    let cleared_at = self.cleared_at(address);
+                    let (cleared_at, destroyed) = self.clearing(address);
                     // A write from before the account was (re)created is gone with its storage.
                     if cleared_at.is_some_and(|cleared| entry.version < cleared) {
                         continue;
                     }
-                    let original = match entry.original {
-                        Some(original) => original,
-                        None => store.storage(address, slot)?,
+                    // After a wipe the store holds nothing, so every non-zero value is written.
+                    let original = if destroyed {
+                        U256::ZERO
+                    } else {
+                        match entry.original {
+                            Some(original) => original,
+                            None => store.storage(address, slot)?,
+                        }
                     };
                     if entry.value != original {
                         changes.push((address, slot, entry.value));
@@ -503,12 +550,16 @@ impl BlockOverlay {
 
         let mut changes = BlockChanges::new(height);
         let mut codes = B256Map::default();
-        for change in accounts.into_iter().flatten() {
-            if let Some(account) = change.account {
-                changes.accounts.push((change.address, account));
-            }
-            if let Some((hash, code)) = change.code {
-                codes.insert(hash, code);
+        let mut wiped = Vec::new();
+        for (shard_changes, shard_wiped) in accounts {
+            wiped.extend(shard_wiped);
+            for change in shard_changes {
+                if let Some(account) = change.account {
+                    changes.accounts.push((change.address, account));
+                }
+                if let Some((hash, code)) = change.code {
+                    codes.insert(hash, code);
+                }
             }
         }
         changes.code = codes.into_iter().collect();
@@ -522,6 +573,17 @@ impl BlockOverlay {
                     wiped: false,
                     slots: vec![(slot, value)],
                 }),
+            }
+        }
+        // The slots are sorted by address, so each destroyed account's entry is found by search.
+        let written = changes.storage.len();
+        for address in wiped {
+            match changes.storage[..written].binary_search_by_key(&address, |change| change.address)
+            {
+                Ok(index) => changes.storage[index].wiped = true,
+                Err(_) => {
+                    changes.storage.push(StorageChange { address, wiped: true, slots: Vec::new() })
+                }
             }
         }
         changes.normalize();
@@ -662,7 +724,13 @@ mod tests {
         assert_eq!(overlay.current_version(ReadKey::Account(A)), BASE);
         let entry = overlay.insert_base_account(A, None);
         assert_eq!(entry.version, BASE);
-        overlay.write_account(A, Some(AccountInfo::default()), version_of(3), false, None);
+        overlay.write_account(
+            A,
+            Some(AccountInfo::default()),
+            version_of(3),
+            StorageEffect::Kept,
+            None,
+        );
         // A late base insert does not overwrite the committed write.
         let entry = overlay.insert_base_account(A, None);
         assert_eq!(entry.version, version_of(3));
@@ -676,7 +744,13 @@ mod tests {
         assert_eq!(overlay.storage(A, one), None);
         assert_eq!(overlay.insert_base_storage(A, one, U256::from(7)), (U256::from(7), BASE));
         overlay.write_storage(A, U256::from(2), U256::from(9), version_of(0), None);
-        overlay.write_account(A, Some(AccountInfo::default()), version_of(1), true, None);
+        overlay.write_account(
+            A,
+            Some(AccountInfo::default()),
+            version_of(1),
+            StorageEffect::Cleared,
+            None,
+        );
         assert_eq!(overlay.storage(A, one), Some((U256::ZERO, version_of(1))), "base slot wiped");
         assert_eq!(
             overlay.storage(A, U256::from(2)),
@@ -690,5 +764,40 @@ mod tests {
             "constructor write"
         );
         assert_eq!(overlay.current_version(ReadKey::Storage(A, U256::from(3))), version_of(1));
+    }
+
+    /// Destroyed accounts in the change set, as revm's `State` reports them: a wipe for one
+    /// that existed at block start, and for one that exists at the block's end; nothing for
+    /// one that did neither.
+    #[test]
+    fn destroyed_accounts_wipe_their_storage_in_the_change_set() {
+        use zero_state::{Account, BlockChanges, MemoryState, StateCommit, StorageChange};
+        let (existing, recreated, transient) =
+            (Address::repeat_byte(1), Address::repeat_byte(2), Address::repeat_byte(3));
+        let mut store = MemoryState::new();
+        let mut genesis = BlockChanges::new(0);
+        genesis.accounts.push((existing, Some(Account { nonce: 1, ..Account::default() })));
+        genesis.storage.push(StorageChange {
+            address: existing,
+            wiped: false,
+            slots: vec![(U256::from(1), U256::from(5))],
+        });
+        store.commit_block(&genesis).unwrap();
+
+        let overlay = BlockOverlay::new();
+        let funded = || Some(AccountInfo { balance: U256::from(3), ..AccountInfo::default() });
+        overlay.write_account(existing, None, version_of(0), StorageEffect::Destroyed, None);
+        overlay.write_account(recreated, funded(), version_of(0), StorageEffect::Kept, None);
+        overlay.write_account(recreated, None, version_of(1), StorageEffect::Destroyed, None);
+        overlay.write_account(recreated, funded(), version_of(2), StorageEffect::Kept, None);
+        overlay.write_account(transient, funded(), version_of(0), StorageEffect::Kept, None);
+        overlay.write_account(transient, None, version_of(1), StorageEffect::Destroyed, None);
+
+        let changes = overlay.changes(1, &store).unwrap();
+        let wipe = |address| StorageChange { address, wiped: true, slots: Vec::new() };
+        assert_eq!(changes.storage, vec![wipe(existing), wipe(recreated)]);
+        let accounts: Vec<Address> = changes.accounts.iter().map(|(address, _)| *address).collect();
+        assert_eq!(accounts, vec![existing, recreated], "the transient account is left out");
+        assert_eq!(changes.accounts[0].1, None, "the existing account is gone");
     }
 }
