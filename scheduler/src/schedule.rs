@@ -1,6 +1,9 @@
-//! [`schedule`]: a whole block in one call — framed order, dependency plan and statistics. This is
-//! what the engine's `schedule-stats` command prints; the engine's block pipeline drives the
-//! [`Framer`], [`PlanBuilder`] and [`WatermarkRelease`](crate::WatermarkRelease) itself, streaming.
+//! [`schedule`]: a whole block in one call — framed order, dependency plan and statistics. The
+//! engine frames each block this way before executing it, then feeds the plan to
+//! [`WatermarkRelease`](crate::WatermarkRelease); `schedule-stats` prints the statistics. The
+//! [`Framer`] and [`PlanBuilder`] also work incrementally, for a caller that streams frames into
+//! execution (the engine does not yet: on 2 cores the framing already overlaps the previous
+//! block's commit).
 
 use std::borrow::Borrow;
 
