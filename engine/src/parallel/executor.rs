@@ -140,7 +140,8 @@ struct TxRun {
     /// The run's state, kept only when its write set could not be worked out where it ran:
     /// otherwise the worker that allocated it frees it.
     state: Option<EvmState>,
-    /// The run changed the beneficiary's account (revm's full handler pays it inside).
+    /// The run succeeded and changed the beneficiary's account (revm's full handler pays it
+    /// inside).
     touched_beneficiary: bool,
     reads: Vec<(ReadKey, Version)>,
     /// The deferred fee, when the run held it back.
@@ -695,7 +696,7 @@ fn run_transaction<S: StateReader>(
     // validation; a failed run changed nothing.
     let covered = outcome.is_err()
         || prediction.covers(reads.iter().map(|(key, _)| *key), written_keys(&state), beneficiary);
-    let touched_beneficiary = state.contains_key(&beneficiary);
+    let touched_beneficiary = outcome.is_ok() && state.contains_key(&beneficiary);
     TxRun {
         result: outcome,
         state: writes.is_none().then_some(state),
@@ -756,7 +757,7 @@ impl Committer {
             .unwrap_or_else(|poison| poison.into_inner())
             .take()
             .ok_or_else(|| ExecutionError::Schedule(format!("transaction {position} vanished")))?;
-        let touched_beneficiary = run.result.is_ok() && run.touched_beneficiary;
+        let touched_beneficiary = run.touched_beneficiary;
         let read_beneficiary = touched_beneficiary
             || run.reads.iter().any(|(key, _)| *key == ReadKey::Account(beneficiary));
         let credited = self.pending_fee.is_some() && read_beneficiary;

@@ -470,8 +470,8 @@ impl BlockOverlay {
     /// same block (from EIP-161 on): every account whose final value differs from its value at
     /// block start; the code of every account whose code hash changed; for an account destroyed
     /// in the block (see [`StorageEffect::Destroyed`]), a storage wipe and its non-zero slots
-    /// written since; for any other, every slot whose final value differs from block start. Originals the overlay did not see are
-    /// read from `store`. Runs in parallel over the shards.
+    /// written since; for any other, every slot whose final value differs from block start.
+    /// Originals the overlay did not see are read from `store`. Runs in parallel over the shards.
     pub fn changes<S: StateReader>(
         &self,
         height: u64,

@@ -100,7 +100,7 @@ impl Prediction {
         accessed.dedup();
         written.sort_unstable();
         written.dedup();
-        let task = task(&accessed, &written, touches_beneficiary, sender, beneficiary);
+        let task = task_from_keys(&accessed, &written, touches_beneficiary, sender, beneficiary);
         Self { accessed, written, touches_beneficiary, simulated, task }
     }
 
@@ -154,7 +154,7 @@ impl Prediction {
 }
 
 /// The task for sorted, deduplicated `accessed` and `written` keys.
-fn task(
+fn task_from_keys(
     accessed: &[ReadKey],
     written: &[ReadKey],
     touches_beneficiary: bool,
