@@ -211,6 +211,8 @@ struct Committer {
     mispredicted: u64,
     reexecuted: u64,
     commit_nanos: u64,
+    /// The task at the cursor, released by the last commit, for the committer to run next.
+    cursor_task: Option<usize>,
     error: Option<ExecutionError>,
 }
 
@@ -653,7 +655,7 @@ fn commit_and_execute<S: StateReader>(
         }
         // Idle unless something committed, a task arrived or the cursor's run is ready.
         let cursor_ready = || shared.ready[next].load(Ordering::Acquire);
-        match sources.next() {
+        match committer.cursor_task.take().or_else(|| sources.next()) {
             Some(position) => {
                 idle = 0;
                 execute_task(shared, evm, position, &mut busy_nanos);
@@ -693,9 +695,13 @@ fn run_transaction<S: StateReader>(
     let reads = view.take_reads();
     let bloom = outcome.as_ref().map_or(Bloom::ZERO, |result| logs_bloom(result.logs()));
     // Whether it stayed inside its prediction decides whether later commits may skip
-    // validation; a failed run changed nothing.
+    // validation; a failed run changed nothing. Its writes are what it will publish, when known.
+    let read_keys = reads.iter().map(|(key, _)| *key);
     let covered = outcome.is_err()
-        || prediction.covers(reads.iter().map(|(key, _)| *key), written_keys(&state), beneficiary);
+        || match &writes {
+            Some(writes) => prediction.covers(read_keys, writes.keys(), beneficiary),
+            None => prediction.covers(read_keys, written_keys(&state), beneficiary),
+        };
     let touched_beneficiary = outcome.is_ok() && state.contains_key(&beneficiary);
     TxRun {
         result: outcome,
@@ -734,8 +740,21 @@ impl Committer {
             }
             self.next += 1;
             shared.committed.store(self.next, Ordering::Release);
-            // Released tasks go to this worker's deque; idle workers steal them.
-            if let Err(error) = shared.release.complete(position, &mut |ready| local.push(ready)) {
+            // Released tasks go to this worker's deque, where idle workers steal them, except
+            // the one at the new cursor: nothing commits until it has run, so the committer
+            // runs it next itself rather than pay a hand-off to another core on the critical
+            // path (a nonce chain is one such hand-off per transaction).
+            let cursor = self.next;
+            let mut at_cursor = None;
+            let released = shared.release.complete(position, &mut |ready| {
+                if ready == cursor {
+                    at_cursor = Some(ready);
+                } else {
+                    local.push(ready);
+                }
+            });
+            self.cursor_task = at_cursor;
+            if let Err(error) = released {
                 self.error = Some(ExecutionError::Schedule(error.to_string()));
                 shared.failed.store(true, Ordering::SeqCst);
             }
@@ -881,6 +900,15 @@ struct WriteSet {
     slots: Vec<(Address, U256, U256)>,
     /// Code that became reachable: a creation, or an EIP-7702 delegation.
     codes: Vec<(B256, Bytecode)>,
+}
+
+impl WriteSet {
+    /// The keys it changes, as predictions name them. The slots of an account it destroys or
+    /// clears go with the account's key: reading a slot loads the account first.
+    fn keys(&self) -> impl Iterator<Item = ReadKey> + '_ {
+        let accounts = self.accounts.iter().map(|(address, ..)| ReadKey::Account(*address));
+        accounts.chain(self.slots.iter().map(|&(address, slot, _)| ReadKey::Storage(address, slot)))
+    }
 }
 
 /// The writes of `state`, with the meaning revm's `State` gives them: a selfdestructed account
