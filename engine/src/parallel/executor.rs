@@ -130,6 +130,10 @@ pub struct ParallelStats {
 /// The parallel executor: its workers' placement and the code cache they share across blocks.
 pub struct ParallelExecutor {
     topology: Topology,
+    /// The threads of workers 1.. (worker 0 is the calling thread), pinned once and kept across
+    /// blocks: starting them for every block cost each block its thread starts and, with
+    /// mimalloc, fresh thread heaps.
+    helpers: Option<rayon::ThreadPool>,
     codes: CodeCache,
     idle_receipt_hashing: bool,
 }
@@ -219,11 +223,21 @@ struct Committer {
 impl ParallelExecutor {
     /// An executor with `threads` workers (default: one per core).
     pub fn new(threads: Option<usize>) -> Self {
-        Self {
-            topology: Topology::detect(threads),
-            codes: CodeCache::default(),
-            idle_receipt_hashing: true,
-        }
+        let topology = Topology::detect(threads);
+        let cores: Vec<_> = topology.workers.iter().skip(1).map(|(core, _)| *core).collect();
+        let helpers = (!cores.is_empty()).then(|| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(cores.len())
+                .thread_name(|index| format!("fafo-worker-{}", index + 1))
+                .start_handler(move |index| {
+                    if let Some(core) = cores[index] {
+                        core_affinity::set_for_current(core);
+                    }
+                })
+                .build()
+                .expect("the operating system refused to start the executor's worker threads")
+        });
+        Self { topology, helpers, codes: CodeCache::default(), idle_receipt_hashing: true }
     }
 
     /// Whether workers with nothing to run hash the leaves of the committed receipts (on by
@@ -370,29 +384,28 @@ impl ParallelExecutor {
             };
             let mut workers = workers.into_iter();
             let main_local = workers.next().expect("at least one worker");
-            std::thread::scope(|scope| {
-                for (offset, local) in workers.enumerate() {
-                    let index = offset + 1;
-                    let (shared, injector, stealers) = (&shared, &injector, &stealers);
-                    let env = env.clone();
-                    let steal_order = steal_order(index);
-                    let core = self.topology.workers[index].0;
-                    scope.spawn(move || {
-                        let _guard = FailOnPanic(&shared.failed);
-                        if let Some(core) = core {
-                            core_affinity::set_for_current(core);
-                        }
-                        let view = WorkerView::new(shared.overlay, shared.store, &self.codes);
-                        let mut evm = EthEvmFactory::default().create_evm(view, env).into_inner();
-                        let sources = TaskSources {
-                            local: &local,
-                            injector,
-                            stealers,
-                            steal_order: &steal_order,
-                        };
-                        execute_tasks(shared, &mut evm, &sources);
-                    });
-                }
+            // Helper `i` (worker `i + 1`) takes the deque and steal order of its pool thread.
+            let helper_locals: Vec<Mutex<Option<Worker<usize>>>> =
+                workers.map(|local| Mutex::new(Some(local))).collect();
+            let run_helper = |index: usize| {
+                let Some(local) = helper_locals.get(index - 1).and_then(|cell| {
+                    cell.lock().unwrap_or_else(|poison| poison.into_inner()).take()
+                }) else {
+                    return;
+                };
+                let _guard = FailOnPanic(&shared.failed);
+                let view = WorkerView::new(shared.overlay, shared.store, &self.codes);
+                let mut evm = EthEvmFactory::default().create_evm(view, env.clone()).into_inner();
+                let order = steal_order(index);
+                let sources = TaskSources {
+                    local: &local,
+                    injector: &injector,
+                    stealers: &stealers,
+                    steal_order: &order,
+                };
+                execute_tasks(&shared, &mut evm, &sources);
+            };
+            let mut run_committer = || {
                 // The calling thread is worker 0 and the only committer: alloy-evm's block
                 // executor is not `Send`, so the block's end stays where it was built.
                 let _guard = FailOnPanic(&shared.failed);
@@ -406,7 +419,14 @@ impl ParallelExecutor {
                     steal_order: &order,
                 };
                 commit_and_execute(&shared, &mut committer, &mut evm, &sources);
-            });
+            };
+            match &self.helpers {
+                Some(helpers) if threads > 1 => helpers.in_place_scope(|scope| {
+                    scope.spawn_broadcast(|_, context| run_helper(context.index() + 1));
+                    run_committer();
+                }),
+                _ => run_committer(),
+            }
         }
 
         if let Some(error) = committer.error {
