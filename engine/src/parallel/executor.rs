@@ -147,6 +147,9 @@ struct TxRun {
     /// The run succeeded and changed the beneficiary's account (revm's full handler pays it
     /// inside).
     touched_beneficiary: bool,
+    /// The run left the beneficiary an existing account, neither created nor destroyed by it:
+    /// crediting its held-back fee afterwards then gives what revm's full handler gives.
+    fee_deferrable: bool,
     reads: Vec<(ReadKey, Version)>,
     /// The deferred fee, when the run held it back.
     fee: Option<U256>,
@@ -723,10 +726,15 @@ fn run_transaction<S: StateReader>(
             None => prediction.covers(read_keys, written_keys(&state), beneficiary),
         };
     let touched_beneficiary = outcome.is_ok() && state.contains_key(&beneficiary);
+    let fee_deferrable = state.get(&beneficiary).is_none_or(|account| {
+        !account.is_touched()
+            || !(account.is_selfdestructed() || account.is_created() || account.is_empty())
+    });
     TxRun {
         result: outcome,
         state: writes.is_none().then_some(state),
         touched_beneficiary,
+        fee_deferrable,
         reads,
         fee,
         full_handler,
@@ -814,7 +822,10 @@ impl Committer {
         };
         debug_assert!(!planned || current(&run), "transaction {position} read a stale value");
         let stale = credited || (!planned && !current(&run));
-        if stale || (!run.full_handler && touched_beneficiary) {
+        // A run that held its fee back and reached the beneficiary unannounced saw it without
+        // any fee held back (else it was credited above and the run is stale); its own fee can
+        // still follow it, unless the run created, destroyed or emptied the beneficiary.
+        if stale || (!run.full_handler && touched_beneficiary && !run.fee_deferrable) {
             // Every earlier transaction has committed: this run sees exactly the sequential state.
             self.reexecuted += 1;
             run = run_transaction(evm, tx, true, &shared.predictions[position], beneficiary);

@@ -333,6 +333,9 @@ const POINTER_CODE: &[u8] = &[
 /// Stores the beneficiary's balance under the caller's address: it must see every earlier fee.
 const TIP_READER: Address = Address::repeat_byte(0xb1);
 const TIP_READER_CODE: &[u8] = &[0x41, 0x31, 0x33, 0x55, 0x00];
+/// Forwards its call value to the beneficiary: code that pays the beneficiary unannounced.
+const TIPPER: Address = Address::repeat_byte(0xb4);
+const TIPPER_CODE: &[u8] = &[0x5f, 0x5f, 0x5f, 0x5f, 0x34, 0x41, 0x5a, 0xf1, 0x00];
 
 fn contracts_genesis(senders: u32) -> Vec<GenesisAccount> {
     let mut genesis = funded(senders);
@@ -348,6 +351,13 @@ fn contracts_genesis(senders: u32) -> Vec<GenesisAccount> {
         nonce: 1,
         balance: U256::ZERO,
         code: Some(Bytes::from_static(TIP_READER_CODE)),
+        storage: Vec::new(),
+    });
+    genesis.push(GenesisAccount {
+        address: TIPPER,
+        nonce: 1,
+        balance: U256::ZERO,
+        code: Some(Bytes::from_static(TIPPER_CODE)),
         storage: Vec::new(),
     });
     genesis
@@ -384,19 +394,37 @@ fn accesses_that_depend_on_earlier_transactions_are_mispredicted_and_rerun() {
 
 #[test]
 fn transactions_that_read_the_beneficiary_see_every_earlier_fee() {
-    let genesis = contracts_genesis(80);
-    let mut block = Vec::new();
+    let genesis = contracts_genesis(81);
+    // First, code that creates the beneficiary by paying it, with no fee held back yet: its
+    // own fee can follow it. Then readers, payers by value and by code (some paying nothing,
+    // which touches without changing), and plain transfers.
+    let mut block = vec![signed(80, 0, TIPPER, 7, Bytes::new())];
     for index in 0..80u32 {
-        let tx = match index % 4 {
+        let tx = match index % 5 {
             0 => signed(index, 0, TIP_READER, 0, Bytes::new()),
             1 => signed(index, 0, COINBASE, 5, Bytes::new()),
+            2 => signed(index, 0, TIPPER, u64::from(index % 2) * 7, Bytes::new()),
             _ => signed(index, 0, Address::repeat_byte(0x77), 3, Bytes::new()),
         };
         block.push(tx);
     }
+    // An existing empty beneficiary touched by code before any fee: taken as it ran, the run
+    // would remove the account (EIP-161), where revm's full handler pays it first.
+    let mut empty_beneficiary = contracts_genesis(81);
+    empty_beneficiary.push(GenesisAccount::funded(COINBASE, U256::ZERO));
+    let touch_first = vec![
+        signed(80, 0, TIPPER, 0, Bytes::new()),
+        signed(0, 0, Address::repeat_byte(0x77), 3, Bytes::new()),
+    ];
     for threads in [1, 2, 8] {
         for prediction in [PredictionMode::Simulate, PredictionMode::Fields] {
             differential(&genesis, std::slice::from_ref(&block), threads, prediction);
+            differential(
+                &empty_beneficiary,
+                std::slice::from_ref(&touch_first),
+                threads,
+                prediction,
+            );
         }
     }
 }
