@@ -5,7 +5,10 @@
 //! 2. Tasks are released by the dependency plan ([`WatermarkRelease`]): a task starts once every
 //!    task up to its dependency has *committed*. Ready tasks sit in a global injector (the
 //!    initial ones, in block order) or in the deque of the worker that released them; an idle
-//!    worker steals, from its own NUMA node first.
+//!    worker steals, from its own NUMA node first. A task released at the commit cursor is run
+//!    by the committer itself, next: nothing commits before it, so a hand-off to another core
+//!    would only add latency to the critical path. Workers 1.. are threads of a pinned pool kept
+//!    across blocks; worker 0 is the calling thread.
 //! 3. A worker runs its transaction with revm over the overlay, the beneficiary's fee held back
 //!    ([`DeferredFeeHandler`]), records the version of every value it read, and checks the run
 //!    against its prediction.
