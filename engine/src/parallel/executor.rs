@@ -147,11 +147,12 @@ struct TxRun {
     /// The run's state, kept only when its write set could not be worked out where it ran:
     /// otherwise the worker that allocated it frees it.
     state: Option<EvmState>,
-    /// The run succeeded and changed the beneficiary's account (revm's full handler pays it
-    /// inside).
+    /// The run succeeded and loaded the beneficiary's account, to read or to change it (revm's
+    /// full handler pays it inside).
     touched_beneficiary: bool,
-    /// The run left the beneficiary an existing account, neither created nor destroyed by it:
-    /// crediting its held-back fee afterwards then gives what revm's full handler gives.
+    /// The run did not change the beneficiary, or left it an existing account that it neither
+    /// created, destroyed nor emptied: crediting its held-back fee afterwards then gives what
+    /// revm's full handler gives.
     fee_deferrable: bool,
     reads: Vec<(ReadKey, Version)>,
     /// The deferred fee, when the run held it back.
@@ -728,8 +729,9 @@ fn run_transaction<S: StateReader>(
             Some(writes) => prediction.covers(read_keys, writes.keys(), beneficiary),
             None => prediction.covers(read_keys, written_keys(&state), beneficiary),
         };
-    let touched_beneficiary = outcome.is_ok() && state.contains_key(&beneficiary);
-    let fee_deferrable = state.get(&beneficiary).is_none_or(|account| {
+    let beneficiary_account = state.get(&beneficiary);
+    let touched_beneficiary = outcome.is_ok() && beneficiary_account.is_some();
+    let fee_deferrable = beneficiary_account.is_none_or(|account| {
         !account.is_touched()
             || !(account.is_selfdestructed() || account.is_created() || account.is_empty())
     });
