@@ -122,8 +122,8 @@ pub struct ParallelStats {
     /// Time all workers spent running transactions, summed, in seconds.
     #[serde(rename = "worker_busy_seconds")]
     pub execute_seconds: f64,
-    /// The block ran on the sequential executor instead (it predates EIP-161; see the module
-    /// documentation).
+    /// The block ran on the sequential executor instead (it predates EIP-161, or its post-block
+    /// changes wipe storage; see the module documentation).
     pub sequential: bool,
     /// Time from the last commit to the outcome (fee credit, receipts, post-block changes,
     /// change set, receipts root), in seconds.
