@@ -177,12 +177,13 @@ pub fn run(args: ReplayArgs) -> Result<(), Failure> {
                         false,
                     );
                     println!(
-                        "  fafo: {:.2} ms, speed-up {:.2}x, outcomes match: {}, {} mispredicted, {} re-executed",
+                        "  fafo: {:.2} ms, speed-up {:.2}x, outcomes match: {}, {} mispredicted, {} re-executed, {} set aside",
                         fafo_seconds * 1e3,
                         compared.speedup,
                         outcomes_match,
                         compared.fafo.stats.mispredicted,
-                        compared.fafo.stats.reexecuted
+                        compared.fafo.stats.reexecuted,
+                        compared.fafo.stats.set_aside
                     );
                 }
                 let passed_both = report.passed() && fafo.passed() && outcomes_match;
