@@ -480,39 +480,64 @@ impl ParallelExecutor {
         if receipts.iter().any(|cell| cell.get().is_none()) {
             return Err(ExecutionError::Schedule(format!("block {number}: a receipt is missing")));
         }
-        // Whatever leaves idle workers did not hash are hashed here, in parallel.
-        let receipts_root = receipt_trie.root();
         drop(shared);
-        drop(receipt_trie);
-        let receipts: Vec<ReceiptEnvelope> =
-            receipts.into_iter().filter_map(OnceLock::into_inner).collect();
 
-        // Post-block changes on alloy-evm's executor over the final overlay.
-        let view = WorkerView::new(&overlay, state, &self.codes);
-        let mut finish_db = State::builder().with_database(view).with_bundle_update().build();
-        let evm = factory.evm_factory().create_evm(&mut finish_db, env.clone());
-        let mut finisher = factory.create_executor(evm, execution_context(&input));
-        totals.set_on(&mut finisher, receipts);
-        let (_, result) = finisher.finish().map_err(block_error)?;
-        finish_db.merge_transitions(BundleRetention::PlainState);
-        let post = finish_db.take_bundle().to_plain_state(OriginalValuesKnown::Yes);
-        if post.storage.iter().any(|change| change.wipe_storage) {
-            return Self::sequentially(chain, input, state, self.threads());
-        }
-        for (address, info) in post.accounts {
-            overlay.write_account(address, info, POST_EXECUTION, StorageEffect::Kept, None);
-        }
-        for change in post.storage {
-            for (slot, value) in change.storage {
-                overlay.write_storage(change.address, slot, value, POST_EXECUTION, None);
+        // Post-block changes on alloy-evm's executor over the final overlay, then the change
+        // set. From Prague they read the receipts (deposit requests), which must then be whole
+        // first; before it they do not, and a helper hashes whatever receipt leaves idle
+        // workers did not hash meanwhile, beside them.
+        let finish = |receipts: Vec<ReceiptEnvelope>| {
+            let view = WorkerView::new(&overlay, state, &self.codes);
+            let mut finish_db = State::builder().with_database(view).with_bundle_update().build();
+            let evm = factory.evm_factory().create_evm(&mut finish_db, env.clone());
+            let mut finisher = factory.create_executor(evm, execution_context(&input));
+            totals.set_on(&mut finisher, receipts);
+            let (_, result) = finisher.finish().map_err(block_error)?;
+            finish_db.merge_transitions(BundleRetention::PlainState);
+            let post = finish_db.take_bundle().to_plain_state(OriginalValuesKnown::Yes);
+            if post.storage.iter().any(|change| change.wipe_storage) {
+                return Ok(None);
             }
+            for (address, info) in post.accounts {
+                overlay.write_account(address, info, POST_EXECUTION, StorageEffect::Kept, None);
+            }
+            for change in post.storage {
+                for (slot, value) in change.storage {
+                    overlay.write_storage(change.address, slot, value, POST_EXECUTION, None);
+                }
+            }
+            for (code_hash, code) in post.contracts {
+                overlay.insert_code(code_hash, code);
+            }
+            Ok::<_, ExecutionError>(Some((result, overlay.changes(number, state)?)))
+        };
+        let prague = chain.is_prague_active_at_timestamp(input.header.timestamp);
+        let (receipts_root, finished, receipts) = match &self.helpers {
+            Some(helpers) if !prague && count > 1 => {
+                let mut root = B256::ZERO;
+                let finished = helpers.in_place_scope(|scope| {
+                    scope.spawn(|_| root = receipt_trie.root());
+                    finish(Vec::new())
+                });
+                drop(receipt_trie);
+                let receipts = receipts.into_iter().filter_map(OnceLock::into_inner).collect();
+                (root, finished, Some(receipts))
+            }
+            _ => {
+                // Whatever leaves idle workers did not hash are hashed here, in parallel.
+                let root = receipt_trie.root();
+                drop(receipt_trie);
+                let receipts = receipts.into_iter().filter_map(OnceLock::into_inner).collect();
+                (root, finish(receipts), None)
+            }
+        };
+        let Some((mut result, changes)) = finished? else {
+            return Self::sequentially(chain, input, state, self.threads());
+        };
+        if let Some(receipts) = receipts {
+            result.receipts = receipts;
         }
-        for (code_hash, code) in post.contracts {
-            overlay.insert_code(code_hash, code);
-        }
-        let changes = overlay.changes(number, state)?;
         let outcome = outcome_with_root(result, changes, receipts_root);
-        drop(finish_db);
         stats.finish_seconds = finish_started.elapsed().as_secs_f64();
         Ok((outcome, stats, Some(overlay.freeze())))
     }

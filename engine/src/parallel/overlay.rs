@@ -67,6 +67,11 @@ pub fn fee_version_after(position: usize) -> Version {
 /// Number of lock shards per map: enough that two workers rarely meet on one lock.
 const SHARDS: usize = 64;
 
+/// Entries (accounts and slots) from which the change set is worked out on rayon's pool:
+/// below it, waking the pool costs more than it saves (the mainnet fixtures' blocks, a few
+/// hundred to a few thousand entries, took 8-10 ms in all that way against 5 ms on one thread).
+const PARALLEL_CHANGE_SET: usize = 4096;
+
 /// The overlay's key hasher: addresses and slots are mostly hash outputs already (or small
 /// integers beside a random address), so a multiply-rotate pass over the words and a final mix
 /// spread them well, for a fraction of a general-purpose hasher's work on every lookup.
@@ -184,6 +189,34 @@ impl<K: Hash + Eq, V: Clone> ShardedMap<K, V> {
         // A poisoned lock means a worker panicked mid-insert; the map itself is still valid.
         let shard = self.shard(key).read().unwrap_or_else(|poison| poison.into_inner());
         shard.get(key).map(read)
+    }
+
+    /// Entries in all shards.
+    fn len(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|shard| shard.read().unwrap_or_else(|poison| poison.into_inner()).len())
+            .sum()
+    }
+
+    /// `map` over every shard, read-locked, on rayon's pool when `parallel`; the first error
+    /// stops it.
+    fn map_shards<R: Send, E: Send>(
+        &self,
+        parallel: bool,
+        map: impl Fn(&HashMap<K, V, KeyHashState>) -> Result<R, E> + Sync,
+    ) -> Result<Vec<R>, E>
+    where
+        K: Send + Sync,
+        V: Send + Sync,
+    {
+        let map_shard =
+            |shard: &Shard<K, V>| map(&shard.read().unwrap_or_else(|poison| poison.into_inner()));
+        if parallel {
+            self.shards.par_iter().map(map_shard).collect()
+        } else {
+            self.shards.iter().map(map_shard).collect()
+        }
     }
 
     /// Inserts `value` unless the key has an entry; returns the entry that is there afterwards.
@@ -471,18 +504,16 @@ impl BlockOverlay {
     /// block start; the code of every account whose code hash changed; for an account destroyed
     /// in the block (see [`StorageEffect::Destroyed`]), a storage wipe and its non-zero slots
     /// written since; for any other, every slot whose final value differs from block start.
-    /// Originals the overlay did not see are read from `store`. Runs in parallel over the shards.
+    /// Originals the overlay did not see are read from `store`. Runs in parallel over the shards
+    /// when the overlay is large ([`PARALLEL_CHANGE_SET`]).
     pub fn changes<S: StateReader>(
         &self,
         height: u64,
         store: &S,
     ) -> Result<BlockChanges, DatabaseError> {
-        let accounts: Vec<(Vec<AccountChange>, Vec<Address>)> = self
-            .accounts
-            .shards
-            .par_iter()
-            .map(|shard| {
-                let shard = shard.read().unwrap_or_else(|poison| poison.into_inner());
+        let parallel = self.accounts.len() + self.storage.len() >= PARALLEL_CHANGE_SET;
+        let accounts: Vec<(Vec<AccountChange>, Vec<Address>)> =
+            self.accounts.map_shards(parallel, |shard| {
                 let mut changes = Vec::new();
                 let mut wiped = Vec::new();
                 for (address, entry) in shard.iter().filter(|(_, entry)| entry.version != BASE) {
@@ -512,16 +543,11 @@ impl BlockOverlay {
                         });
                     }
                 }
-                Ok((changes, wiped))
-            })
-            .collect::<Result<_, DatabaseError>>()?;
+                Ok::<_, DatabaseError>((changes, wiped))
+            })?;
 
-        let slots: Vec<Vec<(Address, U256, U256)>> = self
-            .storage
-            .shards
-            .par_iter()
-            .map(|shard| {
-                let shard = shard.read().unwrap_or_else(|poison| poison.into_inner());
+        let slots: Vec<Vec<(Address, U256, U256)>> =
+            self.storage.map_shards(parallel, |shard| {
                 let mut changes = Vec::new();
                 for (&(address, slot), entry) in
                     shard.iter().filter(|(_, entry)| entry.version != BASE)
@@ -544,9 +570,8 @@ impl BlockOverlay {
                         changes.push((address, slot, entry.value));
                     }
                 }
-                Ok(changes)
-            })
-            .collect::<Result<_, DatabaseError>>()?;
+                Ok::<_, DatabaseError>(changes)
+            })?;
 
         let mut changes = BlockChanges::new(height);
         let mut codes = B256Map::default();
