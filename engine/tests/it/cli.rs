@@ -285,6 +285,7 @@ fn replay_both_engines_agree_on_a_fixture_block() {
         stdout.lines().map(|line| serde_json::from_str(line).unwrap()).collect();
     assert_eq!(lines.len(), 2, "{stdout}");
     assert_eq!(lines[0]["outcomes_match"], true);
+    assert_eq!(lines[0]["prediction"], "fields", "replay predicts from fields by default");
     assert_eq!(lines[1]["roots_match"], true);
     assert_eq!(lines[1]["passed"], 1);
     assert_bad_input(&["replay", "--engine", "fast"], "fast");
