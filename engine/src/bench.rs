@@ -152,6 +152,8 @@ pub struct BenchReport {
     pub mispredicted: u64,
     /// Transactions re-executed at commit (FAFO).
     pub reexecuted: u64,
+    /// Calls set aside behind an earlier call to the same contract (FAFO, `--predict fields`).
+    pub set_aside: u64,
     /// Transactions per frame, averaged over blocks (FAFO).
     pub txs_per_frame: f64,
     /// Transactions over the plan's critical path, averaged over blocks (FAFO).
@@ -430,6 +432,7 @@ fn run_on<S: StateReader + StateCommit>(
                     totals.worker_busy_seconds += report.execution.execute_seconds;
                     totals.finish_seconds += report.execution.finish_seconds;
                     totals.reexecuted += report.execution.reexecuted;
+                    totals.set_aside += report.execution.set_aside;
                     totals.txs_per_frame += report.schedule.txs_per_frame;
                     totals.ideal_speedup += report.schedule.ideal_speedup;
                     final_orders.push(report.transactions);
@@ -480,6 +483,7 @@ fn run_on<S: StateReader + StateCommit>(
         finish_seconds: totals.finish_seconds,
         mispredicted: totals.mispredicted,
         reexecuted: totals.reexecuted,
+        set_aside: totals.set_aside,
         txs_per_frame: totals.txs_per_frame / block_count,
         ideal_speedup: totals.ideal_speedup / block_count,
         seconds,
@@ -530,6 +534,7 @@ struct Totals {
     worker_busy_seconds: f64,
     finish_seconds: f64,
     reexecuted: u64,
+    set_aside: u64,
     txs_per_frame: f64,
     ideal_speedup: f64,
 }

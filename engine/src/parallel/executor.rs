@@ -644,43 +644,87 @@ impl TaskSources<'_> {
     }
 }
 
-/// Per position, the last earlier transaction that calls the same contract, for calls whose
-/// prediction came from their fields (no simulation): such a prediction names the contract's
-/// account but none of its storage, so two calls to one contract run side by side and the
-/// later one, when they share a slot, is re-executed on the serial path. In the mainnet
-/// fixtures' replay, three re-executions in four had such an earlier call behind their stale
-/// read (a pool or a token called twice).
+/// Per position, the last earlier call to the same contract that the transaction may share
+/// storage with, for calls whose prediction came from their fields (no simulation): such a
+/// prediction names the contract's account but none of its storage, so two calls to one
+/// contract run side by side and the later one, when they share a slot, is re-executed on the
+/// serial path. In the mainnet fixtures' replay, three re-executions in four had such an earlier
+/// call behind their stale read (a pool or a token called twice).
 ///
-/// The plan does not order them: calls to one contract often share nothing (token transfers
-/// between different holders), and ordering every pair cut re-executions by two thirds but
-/// gained no time. [`next_task`] only prefers other work while the earlier call has not
-/// committed.
+/// ERC-20 `transfer`, `transferFrom` and `approve` calls change the balances and allowances of
+/// the parties they name (the sender, the addresses in the call data), so two of them are paired
+/// only when they name a party in common: pairing every transfer of one token made a generated
+/// ERC-20 block nearly serial. Any other call is paired with the last call to the contract.
+///
+/// The plan does not order them: ordering every pair of calls to one contract cut the replay's
+/// re-executions by two thirds but gained no time. [`next_task`] only prefers other work while
+/// the earlier call has not committed.
 fn soft_predecessors(
     transactions: &[RecoveredTx],
     predictions: &[Prediction],
 ) -> Vec<Option<usize>> {
+    use alloy_primitives::map::{AddressMap, HashMap};
     let unsimulated_call = |(tx, prediction): (&RecoveredTx, &Prediction)| {
         tx.to().is_some() && !tx.input().is_empty() && !prediction.simulated()
     };
-    // Simulated blocks (a producer's) skip the map: nothing in them is paired.
+    // Simulated blocks (a producer's) skip the maps: nothing in them is paired.
     if !transactions.iter().zip(predictions).any(unsimulated_call) {
         return vec![None; transactions.len()];
     }
-    let mut last_call = alloy_primitives::map::AddressMap::<usize>::default();
-    transactions
-        .iter()
-        .zip(predictions)
-        .enumerate()
-        .map(|(position, (tx, prediction))| match tx.to() {
-            // A simulated call names its storage, so the plan orders later calls that read
-            // what it writes; it is still the call a later unsimulated one may meet.
-            Some(to) if !tx.input().is_empty() => {
-                last_call.insert(to, position).filter(|_| !prediction.simulated())
+    // Per contract: the last call, the last call other than a token call, and the last token
+    // call naming each party.
+    let mut last_call = AddressMap::<usize>::default();
+    let mut last_other = AddressMap::<usize>::default();
+    let mut last_party = HashMap::<(Address, Address), usize>::default();
+    let mut predecessors = Vec::with_capacity(transactions.len());
+    for (position, (tx, prediction)) in transactions.iter().zip(predictions).enumerate() {
+        let Some(contract) = tx.to().filter(|_| !tx.input().is_empty()) else {
+            predecessors.push(None);
+            continue;
+        };
+        let predecessor = match token_parties(tx) {
+            Some(parties) => {
+                // A party named twice (a transfer to oneself) must not pair the call with itself.
+                let by_party = parties
+                    .iter()
+                    .filter_map(|&party| last_party.insert((contract, party), position))
+                    .filter(|&earlier| earlier != position)
+                    .max();
+                by_party.max(last_other.get(&contract).copied())
             }
-            _ => None,
-        })
-        .collect()
+            None => {
+                last_other.insert(contract, position);
+                last_call.get(&contract).copied()
+            }
+        };
+        last_call.insert(contract, position);
+        // A simulated call names its storage, so the plan orders later calls that read what it
+        // writes; it is still the call a later unsimulated one may meet.
+        predecessors.push(predecessor.filter(|_| !prediction.simulated()));
+    }
+    predecessors
 }
+
+/// The two parties whose balances or allowances an ERC-20 `transfer`, `transferFrom` or
+/// `approve` call changes, read from its call data; `None` for any other call.
+fn token_parties(tx: &RecoveredTx) -> Option<[Address; 2]> {
+    const TRANSFER: [u8; 4] = [0xa9, 0x05, 0x9c, 0xbb];
+    const TRANSFER_FROM: [u8; 4] = [0x23, 0xb8, 0x72, 0xdd];
+    const APPROVE: [u8; 4] = [0x09, 0x5e, 0xa7, 0xb3];
+    let input = tx.input();
+    let address = |word: usize| {
+        let start = 4 + 32 * word;
+        input.get(start + 12..start + 32).map(Address::from_slice)
+    };
+    match (<[u8; 4]>::try_from(input.get(..4)?).ok()?, input.len()) {
+        (TRANSFER | APPROVE, 68) => Some([tx.signer(), address(0)?]),
+        (TRANSFER_FROM, 100) => Some([address(0)?, address(1)?]),
+        _ => None,
+    }
+}
+
+/// How many of the earliest set-aside tasks [`next_task`] looks at for one that is clear.
+const SET_ASIDE_SCAN: usize = 8;
 
 /// The next task for a worker: a set-aside task whose soft predecessor has committed, else a
 /// released one (setting aside those whose soft predecessor has not), else the first task set
@@ -690,7 +734,13 @@ fn next_task<S>(shared: &BlockShared<'_, S>, sources: &TaskSources<'_>) -> Optio
     let committed = |q: usize| q < shared.committed.load(Ordering::Acquire);
     if shared.deferred_count.load(Ordering::Acquire) > 0 {
         let mut set = deferred();
-        let clear = set.iter().copied().find(|&p| shared.soft_after[p].is_none_or(committed));
+        // The earliest are likeliest clear (their predecessors are earliest); looking further
+        // would cost a scan of every set-aside task per call when many wait on one chain.
+        let clear = set
+            .iter()
+            .copied()
+            .take(SET_ASIDE_SCAN)
+            .find(|&p| shared.soft_after[p].is_none_or(committed));
         if let Some(position) = clear {
             set.remove(&position);
             shared.deferred_count.store(set.len(), Ordering::Release);
@@ -1199,6 +1249,41 @@ mod tests {
         assert_eq!(
             soft_predecessors(&transactions, &predictions),
             [None, None, None, Some(0), None, Some(4)]
+        );
+    }
+
+    /// ERC-20 call data: `selector` then each address as a word, then an amount.
+    fn token_call(selector: [u8; 4], addresses: &[Address]) -> Vec<u8> {
+        let mut input = selector.to_vec();
+        for address in addresses {
+            input.extend_from_slice(&[0; 12]);
+            input.extend_from_slice(address.as_slice());
+        }
+        input.extend_from_slice(&[7; 32]);
+        input
+    }
+
+    #[test]
+    fn token_calls_are_paired_only_through_a_common_party() {
+        const TRANSFER: [u8; 4] = [0xa9, 0x05, 0x9c, 0xbb];
+        const TRANSFER_FROM: [u8; 4] = [0x23, 0xb8, 0x72, 0xdd];
+        let token = Address::repeat_byte(0x70);
+        let holder = |byte: u8| Address::repeat_byte(byte);
+        let transactions = [
+            call(10, token, &token_call(TRANSFER, &[holder(1)])),
+            call(11, token, &token_call(TRANSFER, &[holder(2)])), // nothing in common
+            call(12, token, &token_call(TRANSFER, &[holder(1)])), // same recipient as 0
+            call(13, token, &token_call(TRANSFER_FROM, &[holder(2), holder(3)])), // 2 as in 1
+            call(14, token, &[0xde, 0xad, 0xbe, 0xef]),           // another call: after all
+            call(15, token, &token_call(TRANSFER, &[holder(4)])), // after the other call
+        ];
+        let predictions: Vec<Prediction> = transactions
+            .iter()
+            .map(|tx| Prediction::from_fields(tx, Address::repeat_byte(0xc)))
+            .collect();
+        assert_eq!(
+            soft_predecessors(&transactions, &predictions),
+            [None, None, Some(0), Some(1), Some(3), Some(4)]
         );
     }
 }

@@ -205,12 +205,13 @@ fn print_summary(report: &BenchReport) {
     if let Some(prediction) = report.prediction {
         println!(
             "  {} threads; prediction ({prediction}) {:.3} s, {:.0} tx/s with it; {} mispredicted, \
-             {} re-executed; {:.1} txs/frame, ideal speed-up {:.1}",
+             {} re-executed, {} set aside; {:.1} txs/frame, ideal speed-up {:.1}",
             report.threads,
             report.predict_seconds,
             report.tps_with_prediction,
             report.mispredicted,
             report.reexecuted,
+            report.set_aside,
             report.txs_per_frame,
             report.ideal_speedup
         );
