@@ -8,10 +8,10 @@
 //!    worker steals, from its own NUMA node first. A task released at the commit cursor is run
 //!    by the committer itself, next: nothing commits before it, so a hand-off to another core
 //!    would only add latency to the critical path. A call predicted from its fields alone is
-//!    set aside while an earlier call to the same contract has not committed, and run once it
-//!    has, or when nothing else is left to run (a soft order: two such calls often share
-//!    storage the prediction does not name). Workers 1.. are threads of a pinned pool kept
-//!    across blocks; worker 0 is the calling thread.
+//!    set aside while an earlier call to the same contract that it may share storage with has
+//!    not committed, and run once it has, or when nothing else is left to run (a soft order:
+//!    two such calls often share storage the prediction does not name). Workers 1.. are threads
+//!    of a pinned pool kept across blocks; worker 0 is the calling thread.
 //! 3. A worker runs its transaction with revm over the overlay, the beneficiary's fee held back
 //!    ([`DeferredFeeHandler`]), records the version of every value it read, and checks the run
 //!    against its prediction.
@@ -30,10 +30,12 @@
 //! 6. Receipts are built as transactions commit, their logs bloom already computed where the
 //!    transaction ran; a worker with nothing to run hashes the leaves of the receipts trie for
 //!    the receipts committed so far (unless told not to: the pipelined producer has other uses
-//!    for idle time). After the last commit, in parallel: the rest of the receipts root, and
-//!    the change set, straight from the overlay (final against block-start values; accounts
-//!    destroyed in the block wipe their storage, as in revm's change set). The post-block
-//!    changes (withdrawals, rewards, requests) run on alloy-evm's executor over the overlay.
+//!    for idle time). After the last commit, the post-block changes (withdrawals, rewards,
+//!    requests) run on alloy-evm's executor over the overlay, then the change set is worked out
+//!    straight from the overlay (final against block-start values; accounts destroyed in the
+//!    block wipe their storage, as in revm's change set). The rest of the receipts root is
+//!    hashed beside them on a helper before Prague; from Prague the post-block changes read the
+//!    receipts (deposit requests), so it is hashed first, in parallel.
 //! 7. A block that predates EIP-161 runs on [`crate::sequential::execute_block`] instead: the
 //!    overlay does not model how revm's `State` treats empty accounts before EIP-161. So does a
 //!    block whose post-block changes wipe storage, which no chain rule does today; it is run
@@ -116,7 +118,8 @@ pub struct ParallelStats {
     /// beneficiary without being predicted to).
     pub reexecuted: u64,
     /// Released tasks a worker set aside for other work because an earlier call to the same
-    /// contract had not committed yet (see [`soft_predecessors`]).
+    /// contract, one it may share storage with, had not committed yet (see
+    /// [`soft_predecessors`]).
     pub set_aside: u64,
     /// Transactions the plan made wait for an earlier one.
     pub dependent: u64,
