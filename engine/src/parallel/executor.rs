@@ -118,8 +118,8 @@ pub struct ParallelStats {
     /// beneficiary without being predicted to).
     pub reexecuted: u64,
     /// Released tasks a worker set aside for other work because an earlier call to the same
-    /// contract, one it may share storage with, had not committed yet (see
-    /// [`soft_predecessors`]).
+    /// contract, one it may share storage with, had not committed yet (the executor's soft
+    /// order; see the module documentation).
     pub set_aside: u64,
     /// Transactions the plan made wait for an earlier one.
     pub dependent: u64,

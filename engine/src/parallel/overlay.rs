@@ -505,7 +505,7 @@ impl BlockOverlay {
     /// in the block (see [`StorageEffect::Destroyed`]), a storage wipe and its non-zero slots
     /// written since; for any other, every slot whose final value differs from block start.
     /// Originals the overlay did not see are read from `store`. Runs in parallel over the shards
-    /// when the overlay is large ([`PARALLEL_CHANGE_SET`]).
+    /// when the overlay holds 4,096 entries or more (below that, waking rayon's pool costs more).
     pub fn changes<S: StateReader>(
         &self,
         height: u64,
