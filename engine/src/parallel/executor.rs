@@ -95,6 +95,7 @@ use std::{
     },
     time::Instant,
 };
+use zero_fixtures::contracts::TRANSFER_SELECTOR;
 use zero_scheduler::{DependencyPlan, WatermarkRelease};
 use zero_state::StateReader;
 
@@ -208,13 +209,14 @@ struct BlockShared<'a, S> {
     idle_receipt_hashing: bool,
     /// Nanoseconds all workers spent in `run_transaction`.
     busy_nanos: AtomicU64,
-    /// Per position: the last earlier call to the same contract, when the transaction's
-    /// prediction came from its fields and so names none of the storage it may share with that
-    /// call ([`soft_predecessors`]).
+    /// Per position: the earlier call to the same contract the transaction may share storage
+    /// with, when its prediction came from its fields ([`soft_predecessors`]).
     soft_after: Vec<Option<usize>>,
-    /// Tasks set aside until their soft predecessor has committed, by position.
-    deferred: Mutex<BTreeSet<usize>>,
-    deferred_count: AtomicUsize,
+    /// Tasks set aside until their soft predecessor has committed, by position; `aside_count`
+    /// is its length, read without the lock on every task taken.
+    aside: Mutex<BTreeSet<usize>>,
+    aside_count: AtomicUsize,
+    /// Tasks set aside so far (the statistic).
     set_aside: AtomicU64,
     ready: Vec<AtomicBool>,
     committed: AtomicUsize,
@@ -384,8 +386,8 @@ impl ParallelExecutor {
             idle_receipt_hashing: self.idle_receipt_hashing,
             busy_nanos: AtomicU64::new(0),
             soft_after: soft_predecessors(input.transactions, predictions),
-            deferred: Mutex::new(BTreeSet::new()),
-            deferred_count: AtomicUsize::new(0),
+            aside: Mutex::new(BTreeSet::new()),
+            aside_count: AtomicUsize::new(0),
             set_aside: AtomicU64::new(0),
             ready: (0..count).map(|_| AtomicBool::new(false)).collect(),
             committed: AtomicUsize::new(0),
@@ -708,20 +710,22 @@ fn soft_predecessors(
     predecessors
 }
 
+/// `transferFrom(address,address,uint256)` selector.
+const TRANSFER_FROM_SELECTOR: [u8; 4] = [0x23, 0xb8, 0x72, 0xdd];
+/// `approve(address,uint256)` selector.
+const APPROVE_SELECTOR: [u8; 4] = [0x09, 0x5e, 0xa7, 0xb3];
+
 /// The two parties whose balances or allowances an ERC-20 `transfer`, `transferFrom` or
 /// `approve` call changes, read from its call data; `None` for any other call.
 fn token_parties(tx: &RecoveredTx) -> Option<[Address; 2]> {
-    const TRANSFER: [u8; 4] = [0xa9, 0x05, 0x9c, 0xbb];
-    const TRANSFER_FROM: [u8; 4] = [0x23, 0xb8, 0x72, 0xdd];
-    const APPROVE: [u8; 4] = [0x09, 0x5e, 0xa7, 0xb3];
     let input = tx.input();
     let address = |word: usize| {
         let start = 4 + 32 * word;
         input.get(start + 12..start + 32).map(Address::from_slice)
     };
     match (<[u8; 4]>::try_from(input.get(..4)?).ok()?, input.len()) {
-        (TRANSFER | APPROVE, 68) => Some([tx.signer(), address(0)?]),
-        (TRANSFER_FROM, 100) => Some([address(0)?, address(1)?]),
+        (TRANSFER_SELECTOR | APPROVE_SELECTOR, 68) => Some([tx.signer(), address(0)?]),
+        (TRANSFER_FROM_SELECTOR, 100) => Some([address(0)?, address(1)?]),
         _ => None,
     }
 }
@@ -733,10 +737,10 @@ const SET_ASIDE_SCAN: usize = 8;
 /// released one (setting aside those whose soft predecessor has not), else the first task set
 /// aside, run anyway rather than idle.
 fn next_task<S>(shared: &BlockShared<'_, S>, sources: &TaskSources<'_>) -> Option<usize> {
-    let deferred = || shared.deferred.lock().unwrap_or_else(|poison| poison.into_inner());
+    let aside = || shared.aside.lock().unwrap_or_else(|poison| poison.into_inner());
     let committed = |q: usize| q < shared.committed.load(Ordering::Acquire);
-    if shared.deferred_count.load(Ordering::Acquire) > 0 {
-        let mut set = deferred();
+    if shared.aside_count.load(Ordering::Acquire) > 0 {
+        let mut set = aside();
         // The earliest are likeliest clear (their predecessors are earliest); looking further
         // would cost a scan of every set-aside task per call when many wait on one chain.
         let clear = set
@@ -746,25 +750,25 @@ fn next_task<S>(shared: &BlockShared<'_, S>, sources: &TaskSources<'_>) -> Optio
             .find(|&p| shared.soft_after[p].is_none_or(committed));
         if let Some(position) = clear {
             set.remove(&position);
-            shared.deferred_count.store(set.len(), Ordering::Release);
+            shared.aside_count.store(set.len(), Ordering::Release);
             return Some(position);
         }
     }
     while let Some(position) = sources.next() {
         match shared.soft_after[position] {
             Some(before) if !committed(before) => {
-                let mut set = deferred();
+                let mut set = aside();
                 set.insert(position);
-                shared.deferred_count.store(set.len(), Ordering::Release);
+                shared.aside_count.store(set.len(), Ordering::Release);
                 shared.set_aside.fetch_add(1, Ordering::Relaxed);
             }
             _ => return Some(position),
         }
     }
-    if shared.deferred_count.load(Ordering::Acquire) > 0 {
-        let mut set = deferred();
+    if shared.aside_count.load(Ordering::Acquire) > 0 {
+        let mut set = aside();
         let first = set.pop_first();
-        shared.deferred_count.store(set.len(), Ordering::Release);
+        shared.aside_count.store(set.len(), Ordering::Release);
         return first;
     }
     None
@@ -1217,7 +1221,17 @@ mod tests {
     use crate::intake::intake;
     use alloy_consensus::TxEip1559;
     use alloy_primitives::{Bytes, TxKind};
-    use zero_fixtures::workload::{derive_key, sign_and_encode};
+    use zero_fixtures::{
+        contracts::selector,
+        workload::{derive_key, sign_and_encode},
+    };
+
+    #[test]
+    fn token_selectors_are_the_abi_ones() {
+        assert_eq!(TRANSFER_SELECTOR, selector("transfer(address,uint256)"));
+        assert_eq!(TRANSFER_FROM_SELECTOR, selector("transferFrom(address,address,uint256)"));
+        assert_eq!(APPROVE_SELECTOR, selector("approve(address,uint256)"));
+    }
 
     fn call(sender: u32, to: Address, input: &[u8]) -> RecoveredTx {
         let (secret, _) = derive_key(7, sender);
@@ -1268,17 +1282,15 @@ mod tests {
 
     #[test]
     fn token_calls_are_paired_only_through_a_common_party() {
-        const TRANSFER: [u8; 4] = [0xa9, 0x05, 0x9c, 0xbb];
-        const TRANSFER_FROM: [u8; 4] = [0x23, 0xb8, 0x72, 0xdd];
         let token = Address::repeat_byte(0x70);
         let holder = |byte: u8| Address::repeat_byte(byte);
         let transactions = [
-            call(10, token, &token_call(TRANSFER, &[holder(1)])),
-            call(11, token, &token_call(TRANSFER, &[holder(2)])), // nothing in common
-            call(12, token, &token_call(TRANSFER, &[holder(1)])), // same recipient as 0
-            call(13, token, &token_call(TRANSFER_FROM, &[holder(2), holder(3)])), // 2 as in 1
-            call(14, token, &[0xde, 0xad, 0xbe, 0xef]),           // another call: after all
-            call(15, token, &token_call(TRANSFER, &[holder(4)])), // after the other call
+            call(10, token, &token_call(TRANSFER_SELECTOR, &[holder(1)])),
+            call(11, token, &token_call(TRANSFER_SELECTOR, &[holder(2)])), // nothing in common
+            call(12, token, &token_call(TRANSFER_SELECTOR, &[holder(1)])), // same recipient as 0
+            call(13, token, &token_call(TRANSFER_FROM_SELECTOR, &[holder(2), holder(3)])), // 2 as in 1
+            call(14, token, &[0xde, 0xad, 0xbe, 0xef]), // another call: after all
+            call(15, token, &token_call(TRANSFER_SELECTOR, &[holder(4)])), // after the other call
         ];
         let predictions: Vec<Prediction> = transactions
             .iter()
