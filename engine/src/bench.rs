@@ -211,8 +211,28 @@ pub fn run(
     Ok(run_prepared(&prepared, engine, store, header_root, "run", None)?.0)
 }
 
+/// [`run`] `runs` times (at least once) over one generated workload, each run on a fresh
+/// store. With a data directory and more than one run, run `k` goes in its subdirectory
+/// `run-k`.
+pub fn run_repeated(
+    config: &WorkloadConfig,
+    engine: EngineKind,
+    store: &StoreKind,
+    header_root: HeaderRoot,
+    runs: usize,
+) -> Result<Vec<BenchReport>, BenchError> {
+    let prepared = Prepared::generate(config)?;
+    (1..=runs.max(1))
+        .map(|k| {
+            let label = if runs > 1 { format!("run-{k}") } else { "run".to_string() };
+            Ok(run_prepared(&prepared, engine, store, header_root, &label, None)?.0)
+        })
+        .collect()
+}
+
 /// `bench --engine both`: the same workload through FAFO, then through the sequential engine
-/// over the order FAFO chose, each on a fresh store; the two must end on the same root.
+/// over the order FAFO chose, each on a fresh store; the two must end on the same root. With
+/// several rounds, the figures are medians over the rounds (see [`run_both`]).
 #[derive(Debug, Clone, Serialize)]
 pub struct Comparison {
     /// Workload kind.
@@ -223,48 +243,129 @@ pub struct Comparison {
     pub txs: usize,
     /// FAFO's workers.
     pub threads: usize,
-    /// Sequential transactions per second (execute + commit).
+    /// Rounds run (one FAFO run and one sequential run each).
+    pub rounds: usize,
+    /// Sequential transactions per second (execute + commit), median over the rounds.
     pub sequential_tps: f64,
-    /// FAFO transactions per second (frame + execute + commit).
+    /// FAFO transactions per second (frame + execute + commit), median over the rounds.
     pub fafo_tps: f64,
-    /// `fafo_tps / sequential_tps`.
+    /// Median over the rounds of each round's `fafo_tps / sequential_tps`.
     pub speedup: f64,
-    /// The same with FAFO's prediction time counted.
+    /// Each round's speedup, in the order the rounds ran.
+    pub speedups: Vec<f64>,
+    /// The same with FAFO's prediction time counted (median over the rounds).
     pub speedup_with_prediction: f64,
-    /// FAFO's CPU time over sequential's for the same blocks: 1.0 is no extra work. With every
-    /// core busy in both runs, the speedup on `threads` cores is `threads / cpu_ratio`.
+    /// FAFO's CPU time over sequential's for the same blocks (median over the rounds): 1.0 is
+    /// no extra work. With every core busy in both runs, the speedup on `threads` cores is
+    /// `threads / cpu_ratio`.
     pub cpu_ratio: Option<f64>,
-    /// Both engines ended on the same state root.
+    /// Every run of both engines ended on the same state root.
     pub roots_match: bool,
+    /// Every round's FAFO run chose the same order (the one every sequential run executed).
+    pub same_order: bool,
 }
 
-/// Runs FAFO and then the sequential engine over FAFO's order; see [`Comparison`].
+/// One engine's run in every round of [`run_both`], in the order the rounds ran.
+#[derive(Debug, Clone)]
+pub struct BothRuns {
+    /// FAFO's run in each round.
+    pub fafo: Vec<BenchReport>,
+    /// The sequential engine's run in each round.
+    pub sequential: Vec<BenchReport>,
+    /// The figures compared.
+    pub comparison: Comparison,
+}
+
+/// Runs FAFO and the sequential engine over FAFO's order for `rounds` rounds (at least one),
+/// each run on a fresh store; see [`Comparison`].
+///
+/// On a shared machine the speed of one run drifts by tens of percent from one second to the
+/// next, so one pair of runs says little. A round is one run of each engine, back to back; the
+/// first engine alternates between rounds (FAFO first in the first round, since the sequential
+/// engine runs FAFO's order), so a steady drift favours neither. The speedup reported is the
+/// median of the rounds' speedups.
 pub fn run_both(
     config: &WorkloadConfig,
     threads: Option<usize>,
     prediction: PredictionMode,
     store: &StoreKind,
     header_root: HeaderRoot,
-) -> Result<(BenchReport, BenchReport, Comparison), BenchError> {
+    rounds: usize,
+) -> Result<BothRuns, BenchError> {
     let prepared = Prepared::generate(config)?;
     let fafo_engine = EngineKind::Fafo { threads, prediction };
-    let (fafo, orders) = run_prepared(&prepared, fafo_engine, store, header_root, "fafo", None)?;
-    let sequential = EngineKind::Sequential;
-    let (sequential, _) =
-        run_prepared(&prepared, sequential, store, header_root, "sequential", Some(&orders))?;
-    let comparison = Comparison {
-        workload: fafo.workload,
-        state: fafo.state,
-        txs: fafo.txs,
-        threads: fafo.threads,
-        sequential_tps: sequential.tps,
-        fafo_tps: fafo.tps,
-        speedup: fafo.tps / sequential.tps,
-        speedup_with_prediction: fafo.tps_with_prediction / sequential.tps,
-        cpu_ratio: fafo.cpu_seconds.zip(sequential.cpu_seconds).map(|(fafo, seq)| fafo / seq),
-        roots_match: fafo.state_root == sequential.state_root,
+    let sequential_engine = EngineKind::Sequential;
+    let mut fafo_runs = Vec::with_capacity(rounds);
+    let mut sequential_runs = Vec::with_capacity(rounds);
+    let label = |engine: &str, round: usize| match round {
+        0 => engine.to_string(),
+        _ => format!("{engine}-{}", round + 1),
     };
-    Ok((sequential, fafo, comparison))
+    let run_fafo = |round| {
+        run_prepared(&prepared, fafo_engine, store, header_root, &label("fafo", round), None)
+    };
+    let run_sequential = |round, orders: &[Vec<RecoveredTx>]| {
+        let label = label("sequential", round);
+        run_prepared(&prepared, sequential_engine, store, header_root, &label, Some(orders))
+            .map(|(report, _)| report)
+    };
+    let (first, orders) = run_fafo(0)?;
+    fafo_runs.push(first);
+    sequential_runs.push(run_sequential(0, &orders)?);
+    // FAFO's order depends only on the transactions and the state, so every round's FAFO run
+    // must choose the first round's order, which all sequential runs execute.
+    let mut same_order = true;
+    for round in 1..rounds {
+        let sequential_first = round % 2 == 1;
+        if sequential_first {
+            sequential_runs.push(run_sequential(round, &orders)?);
+        }
+        let (fafo, chosen) = run_fafo(round)?;
+        same_order &= chosen == orders;
+        fafo_runs.push(fafo);
+        if !sequential_first {
+            sequential_runs.push(run_sequential(round, &orders)?);
+        }
+    }
+    let comparison = Comparison { same_order, ..compare(&fafo_runs, &sequential_runs) };
+    Ok(BothRuns { fafo: fafo_runs, sequential: sequential_runs, comparison })
+}
+
+/// The comparison of rounds of paired runs (at least one).
+fn compare(fafo: &[BenchReport], sequential: &[BenchReport]) -> Comparison {
+    let pairs = || fafo.iter().zip(sequential);
+    let speedups: Vec<f64> = pairs().map(|(fafo, seq)| fafo.tps / seq.tps).collect();
+    let cpu_ratios: Option<Vec<f64>> = pairs()
+        .map(|(fafo, seq)| fafo.cpu_seconds.zip(seq.cpu_seconds).map(|(f, s)| f / s))
+        .collect();
+    let root = &fafo[0].state_root;
+    Comparison {
+        workload: fafo[0].workload,
+        state: fafo[0].state,
+        txs: fafo[0].txs,
+        threads: fafo[0].threads,
+        rounds: speedups.len(),
+        sequential_tps: median(sequential.iter().map(|run| run.tps).collect()),
+        fafo_tps: median(fafo.iter().map(|run| run.tps).collect()),
+        speedup: median(speedups.clone()),
+        speedup_with_prediction: median(
+            pairs().map(|(fafo, seq)| fafo.tps_with_prediction / seq.tps).collect(),
+        ),
+        speedups,
+        cpu_ratio: cpu_ratios.map(median),
+        roots_match: pairs().all(|(fafo, seq)| fafo.state_root == *root && seq.state_root == *root),
+        same_order: true,
+    }
+}
+
+/// The median of `values` (the mean of the middle two for an even count; NaN when empty).
+pub fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    match values.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => values[n / 2],
+        n => (values[n / 2 - 1] + values[n / 2]) / 2.0,
+    }
 }
 
 /// A generated workload with its transactions through intake.
@@ -537,4 +638,17 @@ struct Totals {
     set_aside: u64,
     txs_per_frame: f64,
     ideal_speedup: f64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::median;
+
+    #[test]
+    fn median_of_odd_and_even_counts() {
+        assert_eq!(median(vec![3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(vec![4.0, 1.0, 3.0, 2.0]), 2.5);
+        assert_eq!(median(vec![7.0]), 7.0);
+        assert!(median(Vec::new()).is_nan());
+    }
 }

@@ -262,11 +262,93 @@ fn bench_both_engines_compare_on_the_same_order() {
     assert_eq!(lines[1]["engine"], "sequential");
     assert_eq!(lines[0]["state_root"], lines[1]["state_root"]);
     assert_eq!(lines[2]["roots_match"], true);
+    assert_eq!(lines[2]["rounds"], 1);
+    assert_eq!(lines[2]["speedups"].as_array().unwrap().len(), 1);
     assert!(lines[2]["speedup"].as_f64().unwrap() > 0.0);
     // Each engine got its own fresh store under the data dir.
     assert!(datadir.path().join("d/fafo").is_dir() && datadir.path().join("d/sequential").is_dir());
     assert_bad_input(&["bench", "--threads", "0"], "0");
     assert_bad_input(&["bench", "--predict", "guess"], "guess");
+    assert_bad_input(&["bench", "--repeat", "0"], "0");
+}
+
+#[test]
+fn bench_rounds_give_the_median_speedup() {
+    let datadir = tempfile::tempdir().unwrap();
+    let (code, stdout, stderr) = producer(&[
+        "bench",
+        "--workload",
+        "erc20",
+        "--engine",
+        "both",
+        "--threads",
+        "2",
+        "--accounts",
+        "200",
+        "--txs",
+        "300",
+        "--block-txs",
+        "100",
+        "--repeat",
+        "3",
+        "--json",
+        "--datadir",
+        datadir.path().join("d").to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let lines: Vec<serde_json::Value> =
+        stdout.lines().map(|line| serde_json::from_str(line).unwrap()).collect();
+    assert_eq!(lines.len(), 7, "three rounds of fafo and sequential, then the comparison");
+    for round in lines[..6].chunks(2) {
+        assert_eq!(round[0]["engine"], "fafo");
+        assert_eq!(round[1]["engine"], "sequential");
+        assert_eq!(round[0]["state_root"], lines[0]["state_root"]);
+        assert_eq!(round[1]["state_root"], lines[0]["state_root"]);
+    }
+    let comparison = &lines[6];
+    assert_eq!(comparison["rounds"], 3);
+    assert_eq!(comparison["roots_match"], true);
+    assert_eq!(comparison["same_order"], true, "FAFO chose one order in every round");
+    let mut speedups: Vec<f64> = comparison["speedups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|speedup| speedup.as_f64().unwrap())
+        .collect();
+    for (round, speedup) in lines[..6].chunks(2).zip(&speedups) {
+        let ratio = round[0]["tps"].as_f64().unwrap() / round[1]["tps"].as_f64().unwrap();
+        assert!((ratio - speedup).abs() < 1e-9 * ratio, "round speedup {speedup} vs {ratio}");
+    }
+    speedups.sort_by(f64::total_cmp);
+    assert_eq!(comparison["speedup"].as_f64().unwrap(), speedups[1], "the median round");
+    for store in ["fafo", "sequential", "fafo-2", "sequential-2", "fafo-3", "sequential-3"] {
+        assert!(datadir.path().join("d").join(store).is_dir(), "a fresh store per run: {store}");
+    }
+
+    // One engine, several runs: one report per run, each in its own store.
+    let datadir = tempfile::tempdir().unwrap();
+    let (code, stdout, stderr) = producer(&[
+        "bench",
+        "--workload",
+        "transfers",
+        "--accounts",
+        "200",
+        "--txs",
+        "200",
+        "--block-txs",
+        "100",
+        "--repeat",
+        "2",
+        "--json",
+        "--datadir",
+        datadir.path().join("d").to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let lines: Vec<serde_json::Value> =
+        stdout.lines().map(|line| serde_json::from_str(line).unwrap()).collect();
+    assert_eq!(lines.len(), 2, "{stdout}");
+    assert_eq!(lines[0]["state_root"], lines[1]["state_root"]);
+    assert!(datadir.path().join("d/run-1").is_dir() && datadir.path().join("d/run-2").is_dir());
 }
 
 #[test]

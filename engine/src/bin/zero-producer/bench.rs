@@ -5,7 +5,7 @@ use clap::{Args, ValueEnum};
 use std::path::PathBuf;
 use zero_engine::{
     bench::{
-        run as run_bench, run_both, BenchError, BenchReport, Comparison, EngineKind, StoreKind,
+        median, run_both, run_repeated, BenchError, BenchReport, Comparison, EngineKind, StoreKind,
     },
     devchain::HeaderRoot,
     parallel::PredictionMode,
@@ -82,6 +82,11 @@ pub struct BenchArgs {
     header_root: HeaderRootArg,
     #[command(flatten)]
     shape: WorkloadShape,
+    /// Runs of each engine, each on a fresh store. With `--engine both`, each round runs both
+    /// engines back to back (which goes first alternates) and the speedup reported is the
+    /// median of the rounds' speedups: on a shared machine one pair of runs says little.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    repeat: u32,
     /// Print one JSON object per line instead of a summary.
     #[arg(long)]
     json: bool,
@@ -102,6 +107,7 @@ impl BenchArgs {
             datadir: None,
             header_root: HeaderRootArg::Parent,
             shape: WorkloadShape::default(),
+            repeat: 1,
             json: false,
         }
     }
@@ -134,15 +140,18 @@ pub fn run(args: BenchArgs) -> Result<(), Failure> {
         BenchError::DataDir(error) => Failure::input(error),
         other => Failure::run(other),
     };
+    let runs = args.repeat as usize;
     let engine = match args.engine {
         EngineArg::Sequential => EngineKind::Sequential,
         EngineArg::Fafo => EngineKind::Fafo { threads, prediction },
         EngineArg::Both => {
-            let (sequential, fafo, comparison) =
-                run_both(&config, threads, prediction, &store, header_root).map_err(failure)?;
-            for report in [&fafo, &sequential] {
-                print_report(report, args.json)?;
+            let both = run_both(&config, threads, prediction, &store, header_root, runs)
+                .map_err(failure)?;
+            for (fafo, sequential) in both.fafo.iter().zip(&both.sequential) {
+                print_report(fafo, args.json)?;
+                print_report(sequential, args.json)?;
             }
+            let comparison = both.comparison;
             if args.json {
                 println!("{}", serde_json::to_string(&comparison).map_err(Failure::run)?);
             } else {
@@ -154,8 +163,15 @@ pub fn run(args: BenchArgs) -> Result<(), Failure> {
             return Ok(());
         }
     };
-    let report = run_bench(&config, engine, &store, header_root).map_err(failure)?;
-    print_report(&report, args.json)
+    let reports = run_repeated(&config, engine, &store, header_root, runs).map_err(failure)?;
+    for report in &reports {
+        print_report(report, args.json)?;
+    }
+    if reports.len() > 1 && !args.json {
+        let tps = median(reports.iter().map(|report| report.tps).collect());
+        println!("median of {} runs: {tps:.0} tx/s", reports.len());
+    }
+    Ok(())
 }
 
 fn print_report(report: &BenchReport, json: bool) -> Result<(), Failure> {
@@ -168,8 +184,15 @@ fn print_report(report: &BenchReport, json: bool) -> Result<(), Failure> {
 }
 
 fn print_comparison(comparison: &Comparison) {
+    let over = match comparison.rounds {
+        1 => String::new(),
+        rounds => {
+            let each: Vec<String> = comparison.speedups.iter().map(|s| format!("{s:.2}")).collect();
+            format!(", median of {rounds} rounds ({})", each.join(" "))
+        }
+    };
     println!(
-        "speedup on {} threads: {:.2}x ({:.2}x counting prediction); roots match: {}",
+        "speedup on {} threads: {:.2}x{over} ({:.2}x counting prediction); roots match: {}",
         comparison.threads,
         comparison.speedup,
         comparison.speedup_with_prediction,
@@ -177,6 +200,9 @@ fn print_comparison(comparison: &Comparison) {
     );
     if let Some(ratio) = comparison.cpu_ratio {
         println!("FAFO used {ratio:.2}x the CPU time of sequential for the same blocks");
+    }
+    if !comparison.same_order {
+        println!("note: FAFO chose different orders in different rounds; every sequential run executed the first");
     }
 }
 
