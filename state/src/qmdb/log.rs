@@ -90,6 +90,16 @@ fn parse_segment_name(name: &str) -> Option<u64> {
     u64::from_str_radix(hex, 16).ok()
 }
 
+/// Files written by [`Log::write_pending`] and not yet fsynced; [`Log::sync`] takes it.
+#[must_use = "written log bytes are durable only once synced"]
+#[derive(Debug, Default)]
+pub struct Unsynced {
+    /// Starts of the segments written.
+    segments: Vec<u64>,
+    /// A segment was created, so the directory's entries must be synced too.
+    directory: bool,
+}
+
 impl Log {
     /// Opens the log in `dir`, cutting it back to `committed_end`: segments that start at or after
     /// it are removed and the last one is truncated, which discards a partially written block.
@@ -187,9 +197,18 @@ impl Log {
 
     /// Writes pending bytes to their segment files and fsyncs every file touched (and the
     /// directory when a segment was created).
+    #[cfg(test)]
     pub fn flush(&mut self) -> Result<(), StateError> {
+        let unsynced = self.write_pending()?;
+        self.sync(unsynced)
+    }
+
+    /// Writes pending bytes to their segment files, where readers find them, without making
+    /// them durable: [`Self::sync`] does that with the log shared, so a commit need not keep
+    /// readers out while the disk catches up.
+    pub fn write_pending(&mut self) -> Result<Unsynced, StateError> {
         if self.pending.is_empty() {
-            return Ok(());
+            return Ok(Unsynced::default());
         }
         let pending_end = self.end + self.pending.len() as u64;
         let mut touched = Vec::new();
@@ -222,18 +241,26 @@ impl Log {
             self.segments.insert(*start, Segment::new(path, file, len, self.segment_size));
             touched.push(*start);
         }
-        for start in touched {
-            let segment = &self.segments[&start];
-            segment.file.sync_data().map_err(|e| io_error(&segment.path, e))?;
-        }
-        if created {
-            sync_dir(&self.dir)?;
-        }
         self.end = pending_end;
         self.pending.clear();
         // A large block must not pin its buffer for the life of the store.
         self.pending.shrink_to(KEPT_BUFFER);
         self.pending_segments.clear();
+        Ok(Unsynced { segments: touched, directory: created })
+    }
+
+    /// Fsyncs the files [`Self::write_pending`] wrote (and the directory when it created a
+    /// segment). No segment may be removed in between.
+    pub fn sync(&self, unsynced: Unsynced) -> Result<(), StateError> {
+        for start in unsynced.segments {
+            let segment = self.segments.get(&start).ok_or_else(|| {
+                corrupt(&self.dir, format!("segment at {start} removed before it was synced"))
+            })?;
+            segment.file.sync_data().map_err(|e| io_error(&segment.path, e))?;
+        }
+        if unsynced.directory {
+            sync_dir(&self.dir)?;
+        }
         Ok(())
     }
 

@@ -343,14 +343,19 @@ impl Qmdb {
         let config = self.config;
         let result = self.shards.par_iter().zip(per_shard.par_iter()).try_for_each(
             |(shard, ops)| -> Result<(), StateError> {
-                // Readers keep the shard while the old entries are looked up; only the appends
-                // and the index updates hold it exclusively.
+                // Readers keep the shard while the old entries are looked up and while its
+                // files are fsynced; only the appends, the index updates, the rehash and the
+                // writes hold it exclusively. (The fsync held it for milliseconds: the next
+                // block's workers, reading through a pipelined commit, waited on it.)
                 let plan = read(shard).plan(ops)?;
-                let mut shard = write(shard);
-                shard.apply_plan(plan, height)?;
-                shard.compact(&config)?;
-                shard.rehash();
-                shard.flush()
+                let unsynced = {
+                    let mut shard = write(shard);
+                    shard.apply_plan(plan, height)?;
+                    shard.compact(&config)?;
+                    shard.rehash();
+                    shard.write_pending()?
+                };
+                read(shard).sync(unsynced)
             },
         );
         if let Err(error) = result {

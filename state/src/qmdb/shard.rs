@@ -7,7 +7,7 @@ use super::{
         Hash, ACTIVE_DEPTH, TWIG_DEPTH, TWIG_ENTRIES, TWIG_ROOT_LEVEL, UPPER_DEPTH,
     },
     indexer::{ShardIndex, MAX_POSITION},
-    log::{corrupt, io_error, Log},
+    log::{corrupt, io_error, Log, Unsynced},
     proof::EntryProof,
     Config,
 };
@@ -96,6 +96,14 @@ pub struct Shard {
     deletable: VecDeque<(u64, u64)>,
     /// Reused encoding buffer.
     scratch: Vec<u8>,
+}
+
+/// A shard's files written by [`Shard::write_pending`] and not yet fsynced.
+#[must_use = "written shard bytes are durable only once synced"]
+#[derive(Debug)]
+pub struct ShardUnsynced {
+    log: Unsynced,
+    twig_roots: bool,
 }
 
 struct Rewrite {
@@ -543,15 +551,34 @@ impl Shard {
 
     /// Writes and fsyncs this block's log bytes and completed twig roots.
     pub fn flush(&mut self) -> Result<(), StateError> {
-        self.log.flush()?;
+        let unsynced = self.write_pending()?;
+        self.sync(unsynced)
+    }
+
+    /// Writes this block's log bytes and completed twig roots without making them durable;
+    /// [`Self::sync`] does that with the shard shared, so readers are not kept out while the
+    /// disk catches up. Nothing the store's metadata points to may be written in between.
+    pub fn write_pending(&mut self) -> Result<ShardUnsynced, StateError> {
+        let log = self.log.write_pending()?;
+        let mut twig_roots = false;
         if !self.pending_twig_roots.is_empty() {
             let completed = self.next_serial / TWIG_ENTRIES;
             let offset = (completed - self.pending_twig_roots.len() as u64) * 32;
             let bytes: Vec<u8> = self.pending_twig_roots.concat();
             let path = &self.twig_roots_path;
             self.twig_roots_file.write_all_at(&bytes, offset).map_err(|e| io_error(path, e))?;
-            self.twig_roots_file.sync_data().map_err(|e| io_error(path, e))?;
             self.pending_twig_roots.clear();
+            twig_roots = true;
+        }
+        Ok(ShardUnsynced { log, twig_roots })
+    }
+
+    /// Fsyncs what [`Self::write_pending`] wrote.
+    pub fn sync(&self, unsynced: ShardUnsynced) -> Result<(), StateError> {
+        self.log.sync(unsynced.log)?;
+        if unsynced.twig_roots {
+            let path = &self.twig_roots_path;
+            self.twig_roots_file.sync_data().map_err(|e| io_error(path, e))?;
         }
         Ok(())
     }
