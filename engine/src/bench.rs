@@ -207,8 +207,8 @@ pub fn run(
     store: &StoreKind,
     header_root: HeaderRoot,
 ) -> Result<BenchReport, BenchError> {
-    let prepared = Prepared::generate(config)?;
-    Ok(run_prepared(&prepared, engine, store, header_root, "run", None)?.0)
+    let mut runs = run_repeated(config, engine, store, header_root, 1)?;
+    Ok(runs.swap_remove(0))
 }
 
 /// [`run`] `runs` times (at least once) over one generated workload, each run on a fresh
@@ -327,12 +327,13 @@ pub fn run_both(
             sequential_runs.push(run_sequential(round, &orders)?);
         }
     }
-    let comparison = Comparison { same_order, ..compare(&fafo_runs, &sequential_runs) };
+    let comparison = compare(&fafo_runs, &sequential_runs, same_order);
     Ok(BothRuns { fafo: fafo_runs, sequential: sequential_runs, comparison })
 }
 
-/// The comparison of rounds of paired runs (at least one).
-fn compare(fafo: &[BenchReport], sequential: &[BenchReport]) -> Comparison {
+/// The comparison of rounds of paired runs (at least one); `same_order`: FAFO chose one order in
+/// every round.
+fn compare(fafo: &[BenchReport], sequential: &[BenchReport], same_order: bool) -> Comparison {
     let pairs = || fafo.iter().zip(sequential);
     let speedups: Vec<f64> = pairs().map(|(fafo, seq)| fafo.tps / seq.tps).collect();
     let cpu_ratios: Option<Vec<f64>> = pairs()
@@ -354,7 +355,7 @@ fn compare(fafo: &[BenchReport], sequential: &[BenchReport]) -> Comparison {
         speedups,
         cpu_ratio: cpu_ratios.map(median),
         roots_match: pairs().all(|(fafo, seq)| fafo.state_root == *root && seq.state_root == *root),
-        same_order: true,
+        same_order,
     }
 }
 

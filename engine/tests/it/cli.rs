@@ -231,11 +231,20 @@ fn da_files_round_trip_and_bad_chunks_are_rejected() {
     assert_bad_input(&["da-bench", "--profile", "slow"], "slow");
 }
 
+/// Runs `bench` with `args` and `--json`, expects success, and returns its JSON lines.
+fn bench_json(args: &[&str]) -> Vec<serde_json::Value> {
+    let mut all = vec!["bench", "--json"];
+    all.extend_from_slice(args);
+    let (code, stdout, stderr) = producer(&all);
+    assert_eq!(code, 0, "{stderr}");
+    stdout.lines().map(|line| serde_json::from_str(line).unwrap()).collect()
+}
+
 #[test]
 fn bench_both_engines_compare_on_the_same_order() {
     let datadir = tempfile::tempdir().unwrap();
-    let (code, stdout, stderr) = producer(&[
-        "bench",
+    let datadir_arg = datadir.path().join("d");
+    let lines = bench_json(&[
         "--workload",
         "mixed",
         "--engine",
@@ -248,14 +257,10 @@ fn bench_both_engines_compare_on_the_same_order() {
         "400",
         "--block-txs",
         "100",
-        "--json",
         "--datadir",
-        datadir.path().join("d").to_str().unwrap(),
+        datadir_arg.to_str().unwrap(),
     ]);
-    assert_eq!(code, 0, "{stderr}");
-    let lines: Vec<serde_json::Value> =
-        stdout.lines().map(|line| serde_json::from_str(line).unwrap()).collect();
-    assert_eq!(lines.len(), 3, "fafo, sequential, comparison: {stdout}");
+    assert_eq!(lines.len(), 3, "fafo, sequential, comparison: {lines:?}");
     assert_eq!(lines[0]["engine"], "fafo");
     assert_eq!(lines[0]["threads"], 2);
     assert_eq!(lines[0]["prediction"], "simulate");
@@ -275,8 +280,8 @@ fn bench_both_engines_compare_on_the_same_order() {
 #[test]
 fn bench_rounds_give_the_median_speedup() {
     let datadir = tempfile::tempdir().unwrap();
-    let (code, stdout, stderr) = producer(&[
-        "bench",
+    let datadir_arg = datadir.path().join("d");
+    let lines = bench_json(&[
         "--workload",
         "erc20",
         "--engine",
@@ -291,13 +296,9 @@ fn bench_rounds_give_the_median_speedup() {
         "100",
         "--repeat",
         "3",
-        "--json",
         "--datadir",
-        datadir.path().join("d").to_str().unwrap(),
+        datadir_arg.to_str().unwrap(),
     ]);
-    assert_eq!(code, 0, "{stderr}");
-    let lines: Vec<serde_json::Value> =
-        stdout.lines().map(|line| serde_json::from_str(line).unwrap()).collect();
     assert_eq!(lines.len(), 7, "three rounds of fafo and sequential, then the comparison");
     for round in lines[..6].chunks(2) {
         assert_eq!(round[0]["engine"], "fafo");
@@ -327,8 +328,8 @@ fn bench_rounds_give_the_median_speedup() {
 
     // One engine, several runs: one report per run, each in its own store.
     let datadir = tempfile::tempdir().unwrap();
-    let (code, stdout, stderr) = producer(&[
-        "bench",
+    let datadir_arg = datadir.path().join("d");
+    let lines = bench_json(&[
         "--workload",
         "transfers",
         "--accounts",
@@ -339,14 +340,10 @@ fn bench_rounds_give_the_median_speedup() {
         "100",
         "--repeat",
         "2",
-        "--json",
         "--datadir",
-        datadir.path().join("d").to_str().unwrap(),
+        datadir_arg.to_str().unwrap(),
     ]);
-    assert_eq!(code, 0, "{stderr}");
-    let lines: Vec<serde_json::Value> =
-        stdout.lines().map(|line| serde_json::from_str(line).unwrap()).collect();
-    assert_eq!(lines.len(), 2, "{stdout}");
+    assert_eq!(lines.len(), 2, "{lines:?}");
     assert_eq!(lines[0]["state_root"], lines[1]["state_root"]);
     assert!(datadir.path().join("d/run-1").is_dir() && datadir.path().join("d/run-2").is_dir());
 }
