@@ -33,6 +33,8 @@ use alloy_primitives::B256;
 use serde::Serialize;
 use std::{
     path::{Path, PathBuf},
+    sync::Barrier,
+    thread,
     time::Instant,
 };
 use zero_fixtures::workload::{Workload, WorkloadConfig, WorkloadError, SWAP_GAS};
@@ -121,6 +123,9 @@ pub struct BenchReport {
     pub blocks: usize,
     /// Execution threads (workers of the FAFO engine; 1 for sequential).
     pub threads: usize,
+    /// Runs going at once, this one included: 1, or `threads` for the copies of the sequential
+    /// engine that measure the machine's ceiling ([`run_both`]).
+    pub copies: usize,
     /// FAFO's prediction mode (absent for sequential).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub prediction: Option<&'static str>,
@@ -162,7 +167,9 @@ pub struct BenchReport {
     pub seconds: f64,
     /// CPU time the whole process used over `seconds` (every thread, user + system), in
     /// seconds; against `seconds × threads` it shows how busy the cores were, and FAFO's against
-    /// sequential's shows the parallel engine's extra work. `None` where the OS cannot say.
+    /// sequential's shows the parallel engine's extra work. `None` where the OS cannot say, and
+    /// for runs that went at once with others (`copies` above 1): the process's time is theirs
+    /// together.
     pub cpu_seconds: Option<f64>,
     /// Transactions per second of execution + commit.
     pub tps: f64,
@@ -225,7 +232,7 @@ pub fn run_repeated(
     (1..=runs.max(1))
         .map(|k| {
             let label = if runs > 1 { format!("run-{k}") } else { "run".to_string() };
-            Ok(run_prepared(&prepared, engine, store, header_root, &label, None)?.0)
+            Ok(run_prepared(&prepared, engine, store, header_root, &label, None, Gate::none())?.0)
         })
         .collect()
 }
@@ -259,7 +266,21 @@ pub struct Comparison {
     /// no extra work. With every core busy in both runs, the speedup on `threads` cores is
     /// `threads / cpu_ratio`.
     pub cpu_ratio: Option<f64>,
-    /// Every run of both engines ended on the same state root.
+    /// With the ceiling measured: the median over the rounds of what `threads` copies of the
+    /// sequential engine, run at once on fresh stores, executed together (all their
+    /// transactions over the time from their common start to the last one's end) over the same
+    /// round's single sequential run. It is what `threads` cores of this machine
+    /// give a job with no serial part and nothing shared, at the time of the round: a speedup
+    /// near it is as much as the machine gives. Busy neighbours on a shared machine lower it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ceiling: Option<f64>,
+    /// Each round's ceiling, in the order the rounds ran (empty when not measured).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub ceilings: Vec<f64>,
+    /// Median over the rounds of each round's speedup over its ceiling.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub speedup_of_ceiling: Option<f64>,
+    /// Every run of both engines (and of the copies) ended on the same state root.
     pub roots_match: bool,
     /// Every round's FAFO run chose the same order (the one every sequential run executed).
     pub same_order: bool,
@@ -272,6 +293,9 @@ pub struct BothRuns {
     pub fafo: Vec<BenchReport>,
     /// The sequential engine's run in each round.
     pub sequential: Vec<BenchReport>,
+    /// The copies of the sequential engine run at once in each round, when the ceiling was
+    /// measured (else empty).
+    pub copies: Vec<Vec<BenchReport>>,
     /// The figures compared.
     pub comparison: Comparison,
 }
@@ -284,6 +308,10 @@ pub struct BothRuns {
 /// first engine alternates between rounds (FAFO first in the first round, since the sequential
 /// engine runs FAFO's order), so a steady drift favours neither. The speedup reported is the
 /// median of the rounds' speedups.
+///
+/// With `ceiling`, each round then runs as many copies of the sequential engine as FAFO has
+/// workers, at once, each on its own thread and fresh store, their clocks started together
+/// ([`Comparison::ceiling`]).
 pub fn run_both(
     config: &WorkloadConfig,
     threads: Option<usize>,
@@ -291,54 +319,147 @@ pub fn run_both(
     store: &StoreKind,
     header_root: HeaderRoot,
     rounds: usize,
+    ceiling: bool,
 ) -> Result<BothRuns, BenchError> {
     let prepared = Prepared::generate(config)?;
     let fafo_engine = EngineKind::Fafo { threads, prediction };
-    let sequential_engine = EngineKind::Sequential;
     let mut fafo_runs = Vec::with_capacity(rounds);
     let mut sequential_runs = Vec::with_capacity(rounds);
+    let mut copy_runs = Vec::new();
     let label = |engine: &str, round: usize| match round {
         0 => engine.to_string(),
         _ => format!("{engine}-{}", round + 1),
     };
     let run_fafo = |round| {
-        run_prepared(&prepared, fafo_engine, store, header_root, &label("fafo", round), None)
+        let label = label("fafo", round);
+        run_prepared(&prepared, fafo_engine, store, header_root, &label, None, Gate::none())
     };
     let run_sequential = |round, orders: &[Vec<RecoveredTx>]| {
         let label = label("sequential", round);
-        run_prepared(&prepared, sequential_engine, store, header_root, &label, Some(orders))
+        let engine = EngineKind::Sequential;
+        run_prepared(&prepared, engine, store, header_root, &label, Some(orders), Gate::none())
             .map(|(report, _)| report)
     };
     let (first, orders) = run_fafo(0)?;
+    let copies = first.threads;
     fafo_runs.push(first);
     sequential_runs.push(run_sequential(0, &orders)?);
     // FAFO's order depends only on the transactions and the state, so every round's FAFO run
     // must choose the first round's order, which all sequential runs execute.
     let mut same_order = true;
-    for round in 1..rounds {
-        let sequential_first = round % 2 == 1;
-        if sequential_first {
-            sequential_runs.push(run_sequential(round, &orders)?);
+    for round in 0..rounds.max(1) {
+        if round > 0 {
+            let sequential_first = round % 2 == 1;
+            if sequential_first {
+                sequential_runs.push(run_sequential(round, &orders)?);
+            }
+            let (fafo, chosen) = run_fafo(round)?;
+            same_order &= chosen == orders;
+            fafo_runs.push(fafo);
+            if !sequential_first {
+                sequential_runs.push(run_sequential(round, &orders)?);
+            }
         }
-        let (fafo, chosen) = run_fafo(round)?;
-        same_order &= chosen == orders;
-        fafo_runs.push(fafo);
-        if !sequential_first {
-            sequential_runs.push(run_sequential(round, &orders)?);
+        if ceiling {
+            let label = label("copy", round);
+            copy_runs.push(run_copies(&prepared, store, header_root, &label, &orders, copies)?);
         }
     }
-    let comparison = compare(&fafo_runs, &sequential_runs, same_order);
-    Ok(BothRuns { fafo: fafo_runs, sequential: sequential_runs, comparison })
+    let comparison = compare(&fafo_runs, &sequential_runs, &copy_runs, same_order);
+    Ok(BothRuns { fafo: fafo_runs, sequential: sequential_runs, copies: copy_runs, comparison })
 }
 
-/// The comparison of rounds of paired runs (at least one); `same_order`: FAFO chose one order in
-/// every round.
-fn compare(fafo: &[BenchReport], sequential: &[BenchReport], same_order: bool) -> Comparison {
+/// Runs `copies` copies of the sequential engine over `orders` at once, each on its own thread
+/// and fresh store (`label-1`, `label-2`, …), their clocks started together.
+fn run_copies(
+    prepared: &Prepared,
+    store: &StoreKind,
+    header_root: HeaderRoot,
+    label: &str,
+    orders: &[Vec<RecoveredTx>],
+    copies: usize,
+) -> Result<Vec<BenchReport>, BenchError> {
+    let start = Barrier::new(copies);
+    let runs: Vec<Result<BenchReport, BenchError>> = thread::scope(|scope| {
+        let handles: Vec<_> = (1..=copies)
+            .map(|copy| {
+                let start = &start;
+                scope.spawn(move || {
+                    let gate = Gate(Some(start));
+                    let label = format!("{label}-{copy}");
+                    let engine = EngineKind::Sequential;
+                    let (mut report, _) = run_prepared(
+                        prepared,
+                        engine,
+                        store,
+                        header_root,
+                        &label,
+                        Some(orders),
+                        gate,
+                    )?;
+                    report.copies = copies;
+                    // The process's CPU time is every copy's together.
+                    report.cpu_seconds = None;
+                    Ok(report)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|handle| handle.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+            .collect()
+    });
+    runs.into_iter().collect()
+}
+
+/// Where a run that goes at once with others waits for them, once, as its clock starts. A run
+/// that fails before then passes it as it is dropped, so that it holds none of the others.
+struct Gate<'a>(Option<&'a Barrier>);
+
+impl Gate<'_> {
+    /// A run that waits for nobody.
+    fn none() -> Gate<'static> {
+        Gate(None)
+    }
+
+    fn pass(&mut self) {
+        if let Some(start) = self.0.take() {
+            start.wait();
+        }
+    }
+}
+
+impl Drop for Gate<'_> {
+    fn drop(&mut self) {
+        self.pass();
+    }
+}
+
+/// The comparison of rounds of paired runs (at least one) and of the rounds' copies (none, or
+/// one set per round); `same_order`: FAFO chose one order in every round.
+fn compare(
+    fafo: &[BenchReport],
+    sequential: &[BenchReport],
+    copies: &[Vec<BenchReport>],
+    same_order: bool,
+) -> Comparison {
     let pairs = || fafo.iter().zip(sequential);
     let speedups: Vec<f64> = pairs().map(|(fafo, seq)| fafo.tps / seq.tps).collect();
     let cpu_ratios: Option<Vec<f64>> = pairs()
         .map(|(fafo, seq)| fafo.cpu_seconds.zip(seq.cpu_seconds).map(|(f, s)| f / s))
         .collect();
+    let ceilings: Vec<f64> = copies
+        .iter()
+        .zip(sequential)
+        .map(|(copies, seq)| {
+            // Their clocks start together; together they ran until the last one finished.
+            let txs: usize = copies.iter().map(|copy| copy.txs).sum();
+            let seconds = copies.iter().map(|copy| copy.seconds).fold(0.0, f64::max);
+            txs as f64 / seconds / seq.tps
+        })
+        .collect();
+    let measured = !ceilings.is_empty();
+    let of_ceiling = speedups.iter().zip(&ceilings).map(|(speedup, ceiling)| speedup / ceiling);
     let root = &fafo[0].state_root;
     Comparison {
         workload: fafo[0].workload,
@@ -352,9 +473,13 @@ fn compare(fafo: &[BenchReport], sequential: &[BenchReport], same_order: bool) -
         speedup_with_prediction: median(
             pairs().map(|(fafo, seq)| fafo.tps_with_prediction / seq.tps).collect(),
         ),
-        speedups,
         cpu_ratio: cpu_ratios.map(median),
-        roots_match: pairs().all(|(fafo, seq)| fafo.state_root == *root && seq.state_root == *root),
+        ceiling: measured.then(|| median(ceilings.clone())),
+        speedup_of_ceiling: measured.then(|| median(of_ceiling.collect())),
+        ceilings,
+        speedups,
+        roots_match: pairs().all(|(fafo, seq)| fafo.state_root == *root && seq.state_root == *root)
+            && copies.iter().flatten().all(|copy| copy.state_root == *root),
         same_order,
     }
 }
@@ -393,8 +518,8 @@ impl Prepared {
 }
 
 /// Runs `prepared` on a fresh store of kind `store` (`label` names its subdirectory when two
-/// runs share a `--datadir`); `orders` replaces the blocks' transaction order. Returns the
-/// report and each block's final order.
+/// runs share a `--datadir`); `orders` replaces the blocks' transaction order; the clock
+/// starts as the run passes `gate`. Returns the report and each block's final order.
 fn run_prepared(
     prepared: &Prepared,
     engine: EngineKind,
@@ -402,11 +527,12 @@ fn run_prepared(
     header_root: HeaderRoot,
     label: &str,
     orders: Option<&[Vec<RecoveredTx>]>,
+    gate: Gate<'_>,
 ) -> Result<(BenchReport, Vec<Vec<RecoveredTx>>), BenchError> {
     match store {
         StoreKind::Memory => {
             let chain = Chain { header_root, pipeline: None };
-            run_on(prepared, engine, store, MemoryState::new(), chain, orders)
+            run_on(prepared, engine, store, MemoryState::new(), chain, orders, gate)
         }
         StoreKind::Qmdb { datadir } => {
             let datadir = datadir.as_ref().map(|dir| match label {
@@ -420,7 +546,8 @@ fn run_prepared(
             let pipelined =
                 matches!(engine, EngineKind::Fafo { .. }) && header_root == HeaderRoot::Parent;
             let pipeline = pipelined.then_some(DevChain::pipelined as fn(_) -> _);
-            run_on(prepared, engine, store, store_state, Chain { header_root, pipeline }, orders)
+            let chain = Chain { header_root, pipeline };
+            run_on(prepared, engine, store, store_state, chain, orders, gate)
         }
     }
 }
@@ -464,6 +591,7 @@ fn run_on<S: StateReader + StateCommit>(
     state: S,
     setup: Chain<S>,
     orders: Option<&[Vec<RecoveredTx>]>,
+    mut gate: Gate<'_>,
 ) -> Result<(BenchReport, Vec<Vec<RecoveredTx>>), BenchError> {
     let config = &prepared.config;
     let workload = &prepared.workload;
@@ -511,6 +639,7 @@ fn run_on<S: StateReader + StateCommit>(
         totals.predict_seconds = started.elapsed().as_secs_f64();
     }
     let mut predictions = predictions.into_iter();
+    gate.pass();
     let cpu_started = process_cpu_seconds();
     let started = Instant::now();
     pool.install(|| -> Result<(), BenchError> {
@@ -569,6 +698,7 @@ fn run_on<S: StateReader + StateCommit>(
         accounts: config.accounts,
         blocks: blocks.len(),
         threads,
+        copies: 1,
         prediction: match engine {
             EngineKind::Fafo { prediction, .. } => Some(prediction.name()),
             EngineKind::Sequential => None,

@@ -348,6 +348,76 @@ fn bench_rounds_give_the_median_speedup() {
     assert!(datadir.path().join("d/run-1").is_dir() && datadir.path().join("d/run-2").is_dir());
 }
 
+/// `--ceiling`: each round also runs one sequential copy per FAFO worker, at once; the
+/// comparison's ceiling is their transactions over the time until the last one finished, against
+/// the round's single sequential run.
+#[test]
+fn bench_ceiling_runs_sequential_copies_at_once() {
+    let datadir = tempfile::tempdir().unwrap();
+    let datadir_arg = datadir.path().join("d");
+    let lines = bench_json(&[
+        "--workload",
+        "transfers",
+        "--engine",
+        "both",
+        "--threads",
+        "2",
+        "--accounts",
+        "200",
+        "--txs",
+        "300",
+        "--block-txs",
+        "100",
+        "--repeat",
+        "2",
+        "--ceiling",
+        "--datadir",
+        datadir_arg.to_str().unwrap(),
+    ]);
+    assert_eq!(lines.len(), 9, "two rounds of fafo, sequential and two copies; the comparison");
+    let comparison = &lines[8];
+    let mut ceilings = Vec::new();
+    for (round, runs) in lines[..8].chunks(4).enumerate() {
+        assert_eq!(runs[0]["engine"], "fafo");
+        assert_eq!(runs[1]["engine"], "sequential");
+        assert_eq!(runs[1]["copies"], 1);
+        for copy in &runs[2..] {
+            assert_eq!(copy["engine"], "sequential");
+            assert_eq!(copy["copies"], 2);
+            assert_eq!(copy["state_root"], lines[0]["state_root"], "round {round}");
+            assert!(copy.get("cpu_seconds").unwrap().is_null(), "the process's time is shared");
+        }
+        let slowest = runs[2..].iter().map(|copy| copy["seconds"].as_f64().unwrap());
+        let slowest = slowest.fold(0.0, f64::max);
+        let ceiling = 600.0 / slowest / runs[1]["tps"].as_f64().unwrap();
+        let reported = comparison["ceilings"][round].as_f64().unwrap();
+        assert!((ceiling - reported).abs() < 1e-9 * ceiling, "round {round}: {reported}");
+        ceilings.push(ceiling);
+    }
+    assert_eq!(comparison["roots_match"], true);
+    let mean = (ceilings[0] + ceilings[1]) / 2.0;
+    assert!((comparison["ceiling"].as_f64().unwrap() - mean).abs() < 1e-9 * mean);
+    assert!(comparison["speedup_of_ceiling"].as_f64().unwrap() > 0.0);
+    for store in ["copy-1", "copy-2", "copy-2-1", "copy-2-2"] {
+        assert!(datadir.path().join("d").join(store).is_dir(), "a fresh store per copy: {store}");
+    }
+    // Without `--ceiling` the comparison carries no ceiling; alone it is bad input.
+    let lines = bench_json(&[
+        "--workload",
+        "transfers",
+        "--engine",
+        "both",
+        "--accounts",
+        "100",
+        "--txs",
+        "100",
+        "--block-txs",
+        "100",
+    ]);
+    assert!(lines[2].get("ceiling").is_none(), "{}", lines[2]);
+    assert_bad_input(&["bench", "--ceiling"], "--ceiling applies only to --engine both");
+}
+
 #[test]
 fn replay_both_engines_agree_on_a_fixture_block() {
     let Some(dir) = zero_fixtures::discovery::mainnet_dir() else {

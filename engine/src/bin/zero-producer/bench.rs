@@ -87,6 +87,11 @@ pub struct BenchArgs {
     /// median of the rounds' speedups: on a shared machine one pair of runs says little.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1000))]
     repeat: u32,
+    /// With `--engine both`: each round also runs as many copies of the sequential engine as
+    /// FAFO has workers, all at once, to measure what this machine's cores give a job with no
+    /// serial part (the comparison's `ceiling`).
+    #[arg(long)]
+    ceiling: bool,
     /// Print one JSON object per line instead of a summary.
     #[arg(long)]
     json: bool,
@@ -108,6 +113,7 @@ impl BenchArgs {
             header_root: HeaderRootArg::Parent,
             shape: WorkloadShape::default(),
             repeat: 1,
+            ceiling: false,
             json: false,
         }
     }
@@ -141,15 +147,24 @@ pub fn run(args: BenchArgs) -> Result<(), Failure> {
         other => Failure::run(other),
     };
     let runs = args.repeat as usize;
+    if args.ceiling && !matches!(args.engine, EngineArg::Both) {
+        return Err(Failure::input("--ceiling applies only to --engine both"));
+    }
     let engine = match args.engine {
         EngineArg::Sequential => EngineKind::Sequential,
         EngineArg::Fafo => EngineKind::Fafo { threads, prediction },
         EngineArg::Both => {
-            let both = run_both(&config, threads, prediction, &store, header_root, runs)
-                .map_err(failure)?;
-            for (fafo, sequential) in both.fafo.iter().zip(&both.sequential) {
+            let both =
+                run_both(&config, threads, prediction, &store, header_root, runs, args.ceiling)
+                    .map_err(failure)?;
+            let no_copies = vec![Vec::new(); both.fafo.len()];
+            let copies = if both.copies.is_empty() { &no_copies } else { &both.copies };
+            for ((fafo, sequential), copies) in both.fafo.iter().zip(&both.sequential).zip(copies) {
                 print_report(fafo, args.json)?;
                 print_report(sequential, args.json)?;
+                for copy in copies {
+                    print_report(copy, args.json)?;
+                }
             }
             let comparison = both.comparison;
             if args.json {
@@ -201,6 +216,14 @@ fn print_comparison(comparison: &Comparison) {
     if let Some(ratio) = comparison.cpu_ratio {
         println!("FAFO used {ratio:.2}x the CPU time of sequential for the same blocks");
     }
+    if let (Some(ceiling), Some(of_ceiling)) = (comparison.ceiling, comparison.speedup_of_ceiling) {
+        println!(
+            "ceiling: {} sequential runs at once gave {ceiling:.2}x one alone; FAFO's speedup is \
+             {:.0}% of it",
+            comparison.threads,
+            100.0 * of_ceiling
+        );
+    }
     if !comparison.same_order {
         println!("note: FAFO chose different orders in different rounds; every sequential run executed the first");
     }
@@ -208,8 +231,17 @@ fn print_comparison(comparison: &Comparison) {
 
 fn print_summary(report: &BenchReport) {
     println!(
-        "{} workload, {} engine, {} state: {} txs in {} blocks over {} accounts",
-        report.workload, report.engine, report.state, report.txs, report.blocks, report.accounts
+        "{} workload, {} engine, {} state: {} txs in {} blocks over {} accounts{}",
+        report.workload,
+        report.engine,
+        report.state,
+        report.txs,
+        report.blocks,
+        report.accounts,
+        match report.copies {
+            1 => String::new(),
+            copies => format!(" (one of {copies} copies run at once)"),
+        }
     );
     println!(
         "  execute + commit: {:.3} s, {:.0} tx/s, {:.1} Mgas/s ({} failed txs); headers carry \
