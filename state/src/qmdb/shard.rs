@@ -112,9 +112,13 @@ struct Rewrite {
     deactivate: Vec<u64>,
 }
 
-/// One block's writes to a shard, with the old entries they replace looked up.
+/// One block's writes to a shard, with the old entries they replace looked up; applied in
+/// chunks by [`Shard::apply_chunk`].
 pub struct ApplyPlan {
-    rewrites: BTreeMap<KeyHash, Rewrite>,
+    /// The entries to append, in key order; those not yet applied.
+    rewrites: std::vec::IntoIter<(KeyHash, Rewrite)>,
+    /// Rewrites applied so far (their index orders the block's versions).
+    applied: usize,
     deleted: HashMap<KeyHash, (u64, Entry)>,
     created: Vec<KeyHash>,
     created_successor: HashMap<KeyHash, KeyHash>,
@@ -320,16 +324,35 @@ impl Shard {
                 rewrites.get_mut(&target).expect("inserted above").deactivate.push(gone.serial);
             }
         }
-        Ok(ApplyPlan { rewrites, deleted, created, created_successor })
+        let rewrites: Vec<(KeyHash, Rewrite)> = rewrites.into_iter().collect();
+        Ok(ApplyPlan {
+            rewrites: rewrites.into_iter(),
+            applied: 0,
+            deleted,
+            created,
+            created_successor,
+        })
     }
 
     /// The writing half: applies the block's writes in key order, appending one entry per
     /// written or re-linked key: updated and created keys, and each key whose `next` changes
     /// because a key was created or deleted after it. A deleted key's serial is deactivated by
-    /// its predecessor's new entry. `plan` must come from [`Shard::plan`] on this shard as it is.
-    pub fn apply_plan(&mut self, plan: ApplyPlan, height: u64) -> Result<(), StateError> {
-        let ApplyPlan { rewrites, deleted, created, created_successor } = plan;
-        for (op_index, (key, rewrite)) in rewrites.into_iter().enumerate() {
+    /// its predecessor's new entry. `plan` must come from [`Shard::plan`] on this shard as it is,
+    /// changed since only by earlier chunks of the same plan.
+    ///
+    /// Applies at most `chunk` of the plan's entries and returns whether the plan is done. After
+    /// each chunk every key reads its value from before the block or after it (a key whose
+    /// entry is not rewritten yet, the old one), so the caller can let readers in between.
+    pub fn apply_chunk(
+        &mut self,
+        plan: &mut ApplyPlan,
+        height: u64,
+        chunk: usize,
+    ) -> Result<bool, StateError> {
+        let ApplyPlan { rewrites, applied, deleted, created, created_successor } = plan;
+        for (key, rewrite) in rewrites.by_ref().take(chunk) {
+            let op_index = *applied;
+            *applied += 1;
             let mut successor = match &rewrite.old {
                 Some((_, old)) => old.next,
                 None => created_successor[&key],
@@ -369,13 +392,16 @@ impl Shard {
                 }
             }
         }
-        for (key, (position, _)) in &deleted {
-            if !self.index.remove(key, *position) {
+        if !rewrites.as_slice().is_empty() {
+            return Ok(false);
+        }
+        for (key, (position, _)) in deleted.drain() {
+            if !self.index.remove(&key, position) {
                 return Err(corrupt(&self.path(), "index lost a deleted key"));
             }
         }
         debug_assert_eq!(self.index.len() as u64, self.active_count);
-        Ok(())
+        Ok(true)
     }
 
     /// Appends `entry` (its serial must be the next one): logs it, makes it active, deactivates
