@@ -50,6 +50,7 @@ use std::{
         atomic::{AtomicBool, Ordering},
         Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard,
     },
+    thread,
 };
 
 /// Block hashes kept for `BLOCKHASH` (the EVM reaches back 256 blocks).
@@ -345,24 +346,34 @@ impl Qmdb {
             read(shard).check_ops(ops)?;
         }
         let config = self.config;
-        let result = self.shards.par_iter().zip(per_shard.par_iter()).try_for_each(
-            |(shard, ops)| -> Result<(), StateError> {
-                // Readers keep the shard while the old entries are looked up and while its
-                // files are fsynced; only the appends, the index updates, the rehash and the
-                // writes hold it exclusively, and the appends only a chunk at a time. (The next
-                // block's workers read through a pipelined commit: the fsync, and then a
-                // shard's appends in one piece, held them for milliseconds.)
-                let mut plan = read(shard).plan(ops)?;
-                while !write(shard).apply_chunk(&mut plan, height, APPLY_CHUNK)? {}
-                let unsynced = {
-                    let mut shard = write(shard);
-                    shard.compact(&config)?;
-                    shard.rehash();
-                    shard.write_pending()?
-                };
-                read(shard).sync(unsynced)
-            },
-        );
+        let result = thread::scope(|disk| {
+            let syncs = self
+                .shards
+                .par_iter()
+                .zip(per_shard.par_iter())
+                .map(|(shard, ops)| {
+                    // Readers keep the shard while the old entries are looked up and while its
+                    // files are fsynced; only the appends, the index updates, the rehash and the
+                    // writes hold it exclusively, and the appends only a chunk at a time. (The
+                    // next block's workers read through a pipelined commit: the fsync, and then a
+                    // shard's appends in one piece, held them for milliseconds.)
+                    let mut plan = read(shard).plan(ops)?;
+                    while !write(shard).apply_chunk(&mut plan, height, APPLY_CHUNK)? {}
+                    let unsynced = {
+                        let mut shard = write(shard);
+                        shard.compact(&config)?;
+                        shard.rehash();
+                        shard.write_pending()?
+                    };
+                    // An fsync waits on the disk, not on a core: each shard's runs on a thread
+                    // of its own, so the disk gets them together while the pool goes on.
+                    Ok(disk.spawn(move || read(shard).sync(unsynced)))
+                })
+                .collect::<Result<Vec<_>, StateError>>()?;
+            syncs.into_iter().try_for_each(|sync| {
+                sync.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+        });
         if let Err(error) = result {
             self.poisoned.store(true, Ordering::Release);
             return Err(error);
