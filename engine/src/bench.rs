@@ -104,6 +104,9 @@ pub enum BenchError {
     /// The data directory is unusable for a fresh benchmark.
     #[error("{0}")]
     DataDir(String),
+    /// The operating system refused a thread the benchmark needs.
+    #[error("{0}")]
+    Threads(String),
 }
 
 /// One benchmark run: one JSON line of `zero-producer bench --json`.
@@ -384,7 +387,7 @@ fn run_copies(
         let handles: Vec<_> = (1..=copies)
             .map(|copy| {
                 let start = &start;
-                scope.spawn(move || {
+                let run = move || {
                     let gate = Gate(Some(start));
                     let label = format!("{label}-{copy}");
                     let engine = EngineKind::Sequential;
@@ -401,12 +404,17 @@ fn run_copies(
                     // The process's CPU time is every copy's together.
                     report.cpu_seconds = None;
                     Ok(report)
+                };
+                thread::Builder::new().spawn_scoped(scope, run).map_err(|error| {
+                    // The copies already started wait at the gate for this one: pass it for it.
+                    Gate(Some(start)).pass();
+                    BenchError::Threads(format!("cannot start a sequential copy: {error}"))
                 })
             })
             .collect();
         handles
             .into_iter()
-            .map(|handle| handle.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+            .map(|handle| handle?.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
             .collect()
     });
     runs.into_iter().collect()
@@ -621,7 +629,7 @@ fn run_on<S: StateReader + StateCommit>(
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build()
-        .map_err(|error| BenchError::DataDir(format!("cannot start a thread pool: {error}")))?;
+        .map_err(|error| BenchError::Threads(format!("cannot start a thread pool: {error}")))?;
 
     let mut totals = Totals::default();
     let mut final_orders = Vec::with_capacity(blocks.len());

@@ -367,7 +367,10 @@ impl Qmdb {
                     };
                     // An fsync waits on the disk, not on a core: each shard's runs on a thread
                     // of its own, so the disk gets them together while the pool goes on.
-                    Ok(disk.spawn(move || read(shard).sync(unsynced)))
+                    thread::Builder::new()
+                        .name("qmdb-fsync".into())
+                        .spawn_scoped(disk, move || read(shard).sync(unsynced))
+                        .map_err(|error| io_error(&self.dir, error))
                 })
                 .collect::<Result<Vec<_>, StateError>>()?;
             syncs.into_iter().try_for_each(|sync| {

@@ -340,9 +340,10 @@ impl Shard {
     /// its predecessor's new entry. `plan` must come from [`Shard::plan`] on this shard as it is,
     /// changed since only by earlier chunks of the same plan.
     ///
-    /// Applies at most `chunk` of the plan's entries and returns whether the plan is done. After
-    /// each chunk every key reads its value from before the block or after it (a key whose
-    /// entry is not rewritten yet, the old one), so the caller can let readers in between.
+    /// Applies at most `chunk` (at least one) of the plan's entries and returns whether the plan
+    /// is done. After each chunk every key reads its value from before the block or after it (a
+    /// key whose entry is not rewritten yet, the old one), so the caller can let readers in
+    /// between.
     pub fn apply_chunk(
         &mut self,
         plan: &mut ApplyPlan,
@@ -350,7 +351,7 @@ impl Shard {
         chunk: usize,
     ) -> Result<bool, StateError> {
         let ApplyPlan { rewrites, applied, deleted, created, created_successor } = plan;
-        for (key, rewrite) in rewrites.by_ref().take(chunk) {
+        for (key, rewrite) in rewrites.by_ref().take(chunk.max(1)) {
             let op_index = *applied;
             *applied += 1;
             let mut successor = match &rewrite.old {
