@@ -11,7 +11,7 @@
 //! relation acyclic, a task may not go into a frame that must itself flush before one of its
 //! predecessors' frames. The relation is kept transitively closed as 64 masks, so both the check
 //! and the cascade are a few mask operations. A frame that has just been emptied has no relation to
-//! any other, so after a forced flush of frame 0 the task always fits into frame 0.
+//! any other, so after a forced flush the task always fits into the emptied frame.
 
 use crate::frame_filter::{FrameSlot, FRAME_COUNT};
 

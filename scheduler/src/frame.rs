@@ -25,7 +25,7 @@ pub const MAX_KEYS_PER_FRAME_SET: usize = 256;
 pub enum FlushReason {
     /// It reached [`MAX_TASKS_PER_FRAME`] tasks or more than [`MAX_KEYS_PER_FRAME_SET`] keys.
     Full,
-    /// Every frame conflicted with an incoming task, so frame 0 was flushed to make room.
+    /// Every frame conflicted with an incoming task, so the fullest was flushed to make room.
     Forced,
     /// A frame holding a later transaction of one of its senders was flushing.
     SenderOrder,

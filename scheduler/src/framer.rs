@@ -5,7 +5,8 @@
 //! allows, see below). A frame flushes when it holds
 //! [`MAX_TASKS_PER_FRAME`](crate::MAX_TASKS_PER_FRAME) tasks or more than
 //! [`MAX_KEYS_PER_FRAME_SET`](crate::MAX_KEYS_PER_FRAME_SET) keys in either set; if all 64 frames
-//! are unavailable, frame 0 flushes and the task goes into the emptied frame 0.
+//! are unavailable, the fullest frame (the lowest among equals) flushes and the task goes into
+//! it, emptied.
 //!
 //! Flushing assigns the frame's tasks the next consecutive block positions and hands the [`Frame`]
 //! to the caller's sink at once, so execution can start while later tasks are still being framed.
@@ -194,17 +195,21 @@ impl Framer {
             self.measure(access_set, reported, available, forbidden);
         }
         if available == 0 {
-            // Every frame conflicts or must precede a predecessor's frame: flush frame 0 (and what
-            // must precede it). The emptied frame 0 conflicts with nothing and follows nothing, so
-            // the task fits there whatever it conflicts with among the remaining frames: those
-            // will flush later and their tasks merely come after it in the block.
-            self.flush_with_predecessors(FIRST_SLOT, FlushReason::Forced, sink);
+            // Every frame conflicts or must precede a predecessor's frame: flush the fullest frame
+            // (and what must precede it). Always flushing frame 0 made a contended workload
+            // thrash: with 16 AMM pools the other 63 frames each held one swap per pool and
+            // never flushed, while frame 0 flushed at its first repeated pool, 6 swaps on
+            // average. The emptied frame conflicts with nothing and follows nothing, so the task
+            // fits there whatever it conflicts with among the remaining frames: those will flush
+            // later and their tasks merely come after it in the block.
+            let fullest = self.fullest_frame();
+            self.flush_with_predecessors(fullest, FlushReason::Forced, sink);
             predecessor_frames = self.predecessor_frames(sender_indices);
             forbidden = self.flush_order.forbidden(predecessor_frames);
             let reported = self.filter.conflicts(access_set);
             conflicts = self.confirmed_conflicts(access_set, reported & !forbidden, forbidden);
             available = !(conflicts | forbidden);
-            debug_assert_ne!(available & FIRST_SLOT.bit(), 0, "emptied frame 0 must be free");
+            debug_assert_ne!(available & fullest.bit(), 0, "the emptied frame must be free");
         }
         let slot = FrameSlot::from_lane(available.trailing_zeros());
 
@@ -237,6 +242,14 @@ impl Framer {
         self.next_task_id = 0;
         self.next_position = 0;
         std::mem::take(&mut self.counters)
+    }
+
+    /// The open frame with the most tasks, the lowest slot among equals (every frame is open when
+    /// none is available).
+    fn fullest_frame(&self) -> FrameSlot {
+        slots_of(self.occupied)
+            .min_by_key(|slot| (std::cmp::Reverse(self.frames[slot.index()].task_ids.len()), *slot))
+            .unwrap_or(FIRST_SLOT)
     }
 
     /// Mask of open frames holding an unflushed earlier task of one of the senders (given by their
@@ -441,6 +454,32 @@ mod tests {
         assert_eq!(frames[1], (0, FlushReason::EndOfBlock, vec![64]));
         let rest: Vec<usize> = frames[2..].iter().flat_map(|(_, _, ids)| ids.clone()).collect();
         assert_eq!(rest, (1..64).collect::<Vec<_>>());
+    }
+
+    /// Three hot keys fill every frame with three tasks; a task on a hot key then forces the
+    /// fullest frame out (the lowest among equals), and so does the next one, though the frame
+    /// its predecessor emptied holds a single task: flushing that one, as frame 0 always was,
+    /// made contended blocks thrash one small frame.
+    #[test]
+    fn a_forced_flush_takes_the_fullest_frame() {
+        let hot = [7, 8, 9];
+        let mut tasks: Vec<Task> = Vec::new();
+        for (round, key) in hot.iter().enumerate() {
+            tasks.extend((0..64).map(|frame| task((round * 64 + frame) as u64, &[*key])));
+        }
+        tasks.push(task(192, &[7]));
+        tasks.push(task(193, &[7]));
+        let mut framer = Framer::new();
+        let frames = frame_all(&mut framer, &tasks);
+        assert_eq!(frames[0], (0, FlushReason::Forced, vec![0, 64, 128]));
+        assert_eq!(frames[1], (1, FlushReason::Forced, vec![1, 65, 129]), "not frame 0's one task");
+        assert_eq!(frames[2], (0, FlushReason::EndOfBlock, vec![192]));
+        assert_eq!(frames[3], (1, FlushReason::EndOfBlock, vec![193]));
+        for (index, frame) in frames[4..].iter().enumerate() {
+            let slot = index + 2;
+            assert_eq!(frame, &(slot, FlushReason::EndOfBlock, vec![slot, 64 + slot, 128 + slot]));
+        }
+        assert_eq!(framer.counters().tasks, 0, "the block is finished");
     }
 
     #[test]
