@@ -33,7 +33,7 @@ use alloy_primitives::B256;
 use serde::Serialize;
 use std::{
     path::{Path, PathBuf},
-    sync::Barrier,
+    sync::{Condvar, Mutex, MutexGuard, PoisonError},
     thread,
     time::Instant,
 };
@@ -382,7 +382,7 @@ fn run_copies(
     orders: &[Vec<RecoveredTx>],
     copies: usize,
 ) -> Result<Vec<BenchReport>, BenchError> {
-    let start = Barrier::new(copies);
+    let start = StartLine::new(copies);
     let runs: Vec<Result<BenchReport, BenchError>> = thread::scope(|scope| {
         let handles: Vec<_> = (1..=copies)
             .map(|copy| {
@@ -406,8 +406,8 @@ fn run_copies(
                     Ok(report)
                 };
                 thread::Builder::new().spawn_scoped(scope, run).map_err(|error| {
-                    // The copies already started wait at the gate for this one: pass it for it.
-                    Gate(Some(start)).pass();
+                    // The copies already started wait for this one: count it in.
+                    start.arrive();
                     BenchError::Threads(format!("cannot start a sequential copy: {error}"))
                 })
             })
@@ -420,9 +420,45 @@ fn run_copies(
     runs.into_iter().collect()
 }
 
-/// Where a run that goes at once with others waits for them, once, as its clock starts. A run
-/// that fails before then passes it as it is dropped, so that it holds none of the others.
-struct Gate<'a>(Option<&'a Barrier>);
+/// Holds runs that go at once at their clock start until all of them have arrived.
+struct StartLine {
+    expected: usize,
+    arrived: Mutex<usize>,
+    all_in: Condvar,
+}
+
+impl StartLine {
+    fn new(expected: usize) -> Self {
+        Self { expected, arrived: Mutex::new(0), all_in: Condvar::new() }
+    }
+
+    fn count_in(&self) -> MutexGuard<'_, usize> {
+        let mut arrived = self.arrived.lock().unwrap_or_else(PoisonError::into_inner);
+        *arrived += 1;
+        if *arrived >= self.expected {
+            self.all_in.notify_all();
+        }
+        arrived
+    }
+
+    /// Counts one run in without waiting: one that will never come.
+    fn arrive(&self) {
+        drop(self.count_in());
+    }
+
+    /// Counts one run in and waits for the others.
+    fn arrive_and_wait(&self) {
+        let arrived = self.count_in();
+        let _all = self
+            .all_in
+            .wait_while(arrived, |arrived| *arrived < self.expected)
+            .unwrap_or_else(PoisonError::into_inner);
+    }
+}
+
+/// A run's place at a [`StartLine`], taken once, as its clock starts. A run that fails before
+/// then takes it as it is dropped, so that it holds none of the others.
+struct Gate<'a>(Option<&'a StartLine>);
 
 impl Gate<'_> {
     /// A run that waits for nobody.
@@ -432,7 +468,7 @@ impl Gate<'_> {
 
     fn pass(&mut self) {
         if let Some(start) = self.0.take() {
-            start.wait();
+            start.arrive_and_wait();
         }
     }
 }
@@ -781,7 +817,35 @@ struct Totals {
 
 #[cfg(test)]
 mod tests {
-    use super::median;
+    use super::{median, Gate, StartLine};
+    use std::{
+        sync::atomic::{AtomicUsize, Ordering},
+        thread,
+    };
+
+    /// Three runs wait at the line until the fourth, which never starts, is counted in; one that
+    /// fails before its clock starts is counted as its gate drops.
+    #[test]
+    fn the_start_line_holds_runs_until_every_one_is_counted() {
+        let line = StartLine::new(5);
+        let passed = AtomicUsize::new(0);
+        thread::scope(|scope| {
+            for _ in 0..3 {
+                scope.spawn(|| {
+                    Gate(Some(&line)).pass();
+                    passed.fetch_add(1, Ordering::SeqCst);
+                });
+            }
+            scope.spawn(|| drop(Gate(Some(&line))));
+            while *line.arrived.lock().unwrap() < 4 {
+                thread::yield_now();
+            }
+            assert_eq!(passed.load(Ordering::SeqCst), 0, "one run is still missing");
+            line.arrive();
+        });
+        assert_eq!(passed.load(Ordering::SeqCst), 3);
+        Gate::none().pass();
+    }
 
     #[test]
     fn median_of_odd_and_even_counts() {
