@@ -240,26 +240,26 @@ fn bench_json(args: &[&str]) -> Vec<serde_json::Value> {
     stdout.lines().map(|line| serde_json::from_str(line).unwrap()).collect()
 }
 
+/// `bench --engine both` on `txs` transactions of `workload` over 200 accounts, blocks of 100,
+/// 2 threads, stores under `datadir/d`, plus `extra`; its JSON lines.
+fn bench_both_json(
+    workload: &str,
+    txs: &str,
+    extra: &[&str],
+    datadir: &std::path::Path,
+) -> Vec<serde_json::Value> {
+    let datadir = datadir.join("d");
+    let mut args = vec!["--workload", workload, "--engine", "both", "--threads", "2"];
+    args.extend(["--accounts", "200", "--txs", txs, "--block-txs", "100"]);
+    args.extend(["--datadir", datadir.to_str().unwrap()]);
+    args.extend_from_slice(extra);
+    bench_json(&args)
+}
+
 #[test]
 fn bench_both_engines_compare_on_the_same_order() {
     let datadir = tempfile::tempdir().unwrap();
-    let datadir_arg = datadir.path().join("d");
-    let lines = bench_json(&[
-        "--workload",
-        "mixed",
-        "--engine",
-        "both",
-        "--threads",
-        "2",
-        "--accounts",
-        "200",
-        "--txs",
-        "400",
-        "--block-txs",
-        "100",
-        "--datadir",
-        datadir_arg.to_str().unwrap(),
-    ]);
+    let lines = bench_both_json("mixed", "400", &[], datadir.path());
     assert_eq!(lines.len(), 3, "fafo, sequential, comparison: {lines:?}");
     assert_eq!(lines[0]["engine"], "fafo");
     assert_eq!(lines[0]["threads"], 2);
@@ -280,25 +280,7 @@ fn bench_both_engines_compare_on_the_same_order() {
 #[test]
 fn bench_rounds_give_the_median_speedup() {
     let datadir = tempfile::tempdir().unwrap();
-    let datadir_arg = datadir.path().join("d");
-    let lines = bench_json(&[
-        "--workload",
-        "erc20",
-        "--engine",
-        "both",
-        "--threads",
-        "2",
-        "--accounts",
-        "200",
-        "--txs",
-        "300",
-        "--block-txs",
-        "100",
-        "--repeat",
-        "3",
-        "--datadir",
-        datadir_arg.to_str().unwrap(),
-    ]);
+    let lines = bench_both_json("erc20", "300", &["--repeat", "3"], datadir.path());
     assert_eq!(lines.len(), 7, "three rounds of fafo and sequential, then the comparison");
     for round in lines[..6].chunks(2) {
         assert_eq!(round[0]["engine"], "fafo");
@@ -354,26 +336,8 @@ fn bench_rounds_give_the_median_speedup() {
 #[test]
 fn bench_ceiling_runs_sequential_copies_at_once() {
     let datadir = tempfile::tempdir().unwrap();
-    let datadir_arg = datadir.path().join("d");
-    let lines = bench_json(&[
-        "--workload",
-        "transfers",
-        "--engine",
-        "both",
-        "--threads",
-        "2",
-        "--accounts",
-        "200",
-        "--txs",
-        "300",
-        "--block-txs",
-        "100",
-        "--repeat",
-        "2",
-        "--ceiling",
-        "--datadir",
-        datadir_arg.to_str().unwrap(),
-    ]);
+    let extra = ["--repeat", "2", "--ceiling"];
+    let lines = bench_both_json("transfers", "300", &extra, datadir.path());
     assert_eq!(lines.len(), 9, "two rounds of fafo, sequential and two copies; the comparison");
     let comparison = &lines[8];
     let mut ceilings = Vec::new();

@@ -157,12 +157,10 @@ pub fn run(args: BenchArgs) -> Result<(), Failure> {
             let both =
                 run_both(&config, threads, prediction, &store, header_root, runs, args.ceiling)
                     .map_err(failure)?;
-            let no_copies = vec![Vec::new(); both.fafo.len()];
-            let copies = if both.copies.is_empty() { &no_copies } else { &both.copies };
-            for ((fafo, sequential), copies) in both.fafo.iter().zip(&both.sequential).zip(copies) {
+            for (round, (fafo, sequential)) in both.fafo.iter().zip(&both.sequential).enumerate() {
                 print_report(fafo, args.json)?;
                 print_report(sequential, args.json)?;
-                for copy in copies {
+                for copy in both.copies.get(round).into_iter().flatten() {
                     print_report(copy, args.json)?;
                 }
             }
