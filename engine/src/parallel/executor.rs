@@ -1006,7 +1006,12 @@ impl Committer {
         // any fee held back (else it was credited above and the run is stale); its own fee can
         // still follow it, unless the run created, destroyed or emptied the beneficiary.
         if stale || (!run.full_handler && touched_beneficiary && !run.fee_deferrable) {
-            // Every earlier transaction has committed: this run sees exactly the sequential state.
+            // Every earlier transaction has committed: this run sees exactly the sequential state
+            // once the fees held back are in. It pays the beneficiary itself and may now read
+            // it; without them it could see it empty and remove it (EIP-161) on a zero fee.
+            if self.pending_fee.is_some() {
+                self.credit_fees(shared, fee_version_after(position - 1))?;
+            }
             self.reexecuted += 1;
             run = run_transaction(evm, tx, true, &shared.predictions[position], beneficiary);
         }
@@ -1050,6 +1055,16 @@ impl Committer {
             }
         };
         publish(shared.overlay, writes, version_of(position));
+        // A zero fee paid to an existing empty beneficiary touches it, and EIP-161 removes it
+        // (revm's `State` then wipes its storage, even if later fees bring it back): pay this
+        // one now, as revm does, instead of folding it into a later credit. Only while nothing
+        // is held back, since any fee held back leaves the beneficiary non-empty.
+        if run.fee.is_some()
+            && self.pending_fee.is_some_and(|fee| fee.is_zero())
+            && current_account(shared, beneficiary)?.is_some_and(|account| account.is_empty())
+        {
+            self.credit_fees(shared, fee_version_after(position))?;
+        }
         let tx_gas_used = result.gas().tx_gas_used();
         self.cumulative_gas += tx_gas_used;
         self.committed.push(Committed {
@@ -1078,11 +1093,10 @@ impl Committer {
     /// Credits the fees held back so far to the beneficiary, as one write at `version`.
     ///
     /// One credit stands for the per-transaction credits revm makes; the final balance is the
-    /// same. Two corners differ in form only: a sum past 2^256 wei saturates where revm skips
-    /// each overflowing credit (unreachable with real balances), and an existing *empty*
-    /// beneficiary touched by zero-fee transactions is removed and re-created per transaction
-    /// in revm's `State`, which marks its (empty) storage wiped in the change set of a block
-    /// replayed into `State`; no test or fixture reaches it.
+    /// same. One corner differs in form only: a sum past 2^256 wei saturates where revm skips
+    /// each overflowing credit (unreachable with real balances). The other corner, a zero fee
+    /// paid to an existing empty beneficiary (which removes it), is credited on its own when
+    /// it commits ([`Self::commit_one`]).
     fn credit_fees<S: StateReader>(
         &mut self,
         shared: &BlockShared<'_, S>,
