@@ -48,20 +48,32 @@ fn differential(
     threads: usize,
     prediction: PredictionMode,
 ) -> Counts {
+    differential_paying(genesis, blocks, threads, prediction, COINBASE)
+}
+
+/// [`differential`] with the blocks' fees paid to `beneficiary`.
+fn differential_paying(
+    genesis: &[GenesisAccount],
+    blocks: &[Vec<RecoveredTx>],
+    threads: usize,
+    prediction: PredictionMode,
+    beneficiary: Address,
+) -> Counts {
     let gas_limit = block_gas_limit(blocks.iter().map(Vec::len).max().unwrap_or(1));
     let chain = ChainSpec::dev(DEV_CHAIN_ID);
     let fafo = DevChain::genesis(chain.clone(), MemoryState::new(), genesis, gas_limit).unwrap();
     let oracle = DevChain::genesis(chain, MemoryState::new(), genesis, gas_limit).unwrap();
-    differential_on(fafo, oracle, blocks, threads, prediction)
+    differential_on(fafo, oracle, blocks, threads, prediction, beneficiary)
 }
 
-/// [`differential`] on two given chains (same genesis, same header kind).
+/// [`differential_paying`] on two given chains (same genesis, same header kind).
 fn differential_on<S: StateReader + StateCommit>(
     mut fafo: DevChain<S>,
     mut oracle: DevChain<S>,
     blocks: &[Vec<RecoveredTx>],
     threads: usize,
     prediction: PredictionMode,
+    beneficiary: Address,
 ) -> Counts {
     let executor = ParallelExecutor::new(Some(threads));
     let mut counts = Counts::default();
@@ -71,13 +83,13 @@ fn differential_on<S: StateReader + StateCommit>(
         .iter()
         .map(|transactions| {
             let (block, report) =
-                fafo.produce_fafo(COINBASE, transactions, &executor, prediction).unwrap();
+                fafo.produce_fafo(beneficiary, transactions, &executor, prediction).unwrap();
             assert_eq!(report.transactions.len(), transactions.len());
             (block, report)
         })
         .collect();
     for (block, report) in produced {
-        let expected = oracle.produce_sequential(COINBASE, &report.transactions).unwrap();
+        let expected = oracle.produce_sequential(beneficiary, &report.transactions).unwrap();
         assert_eq!(block.outcome.receipts, expected.outcome.receipts, "receipts");
         assert_eq!(block.outcome.changes, expected.outcome.changes, "state changes");
         assert_eq!(block.header, expected.header, "header: roots, gas, bloom");
@@ -141,7 +153,7 @@ fn pipelined_commits_match_the_oracle() {
         let memory = |state| parent_root_chain(&chain, state, genesis, gas_limit);
         let fafo = memory(Locked::new(MemoryState::new())).pipelined().unwrap();
         let oracle = memory(Locked::new(MemoryState::new()));
-        differential_on(fafo, oracle, &blocks, 2, PredictionMode::Simulate);
+        differential_on(fafo, oracle, &blocks, 2, PredictionMode::Simulate, COINBASE);
 
         // A commit that starts late: the next block certainly executes while the store still
         // holds the state before the committing block, so every read of that block's writes
@@ -149,7 +161,7 @@ fn pipelined_commits_match_the_oracle() {
         let late = || LateCommit(Locked::new(MemoryState::new()));
         let fafo = parent_root_chain(&chain, late(), genesis, gas_limit).pipelined().unwrap();
         let oracle = parent_root_chain(&chain, late(), genesis, gas_limit);
-        differential_on(fafo, oracle, &blocks, 2, PredictionMode::Simulate);
+        differential_on(fafo, oracle, &blocks, 2, PredictionMode::Simulate, COINBASE);
     }
 }
 
@@ -693,7 +705,8 @@ fn random_blocks() -> impl proptest::strategy::Strategy<Value = Vec<Vec<RandomTx
 }
 
 /// The genesis of the random blocks: funded senders, every contract above, an empty account,
-/// and the beneficiary as an existing empty account when `empty_beneficiary` (else absent).
+/// and the beneficiary as an existing empty account when `empty_beneficiary` (else absent);
+/// both empty accounts hold a storage slot.
 fn random_genesis(empty_beneficiary: bool) -> Vec<GenesisAccount> {
     let mut genesis = contracts_genesis(u32::from(RANDOM_SENDERS));
     for (address, code, storage, balance) in [
@@ -712,9 +725,15 @@ fn random_genesis(empty_beneficiary: bool) -> Vec<GenesisAccount> {
             storage,
         });
     }
-    genesis.push(GenesisAccount::funded(EMPTY, U256::ZERO));
+    // Empty accounts that hold storage: removing them must remove it from the store, which
+    // the roots check.
+    let empty_with_storage = |address| GenesisAccount {
+        storage: vec![(U256::from(1), U256::from(5))],
+        ..GenesisAccount::funded(address, U256::ZERO)
+    };
+    genesis.push(empty_with_storage(EMPTY));
     if empty_beneficiary {
-        genesis.push(GenesisAccount::funded(COINBASE, U256::ZERO));
+        genesis.push(empty_with_storage(COINBASE));
     }
     genesis
 }
@@ -773,7 +792,7 @@ fn random_transactions(blocks: &[Vec<RandomTx>]) -> Vec<Vec<RecoveredTx>> {
 }
 
 proptest::proptest! {
-    // 64 cases by default (a few seconds); `PROPTEST_CASES=N` runs more. Each case is seven
+    // 64 cases by default (about ten seconds); `PROPTEST_CASES=N` runs more. Each case is eight
     // parallel chains against the oracle, and a replay.
     #![proptest_config(proptest::prelude::ProptestConfig {
         cases: std::env::var("PROPTEST_CASES").ok().and_then(|n| n.parse().ok()).unwrap_or(64),
@@ -783,18 +802,20 @@ proptest::proptest! {
     /// Random blocks over contracts whose accesses depend on the block's earlier transactions,
     /// beneficiary readers and payers, reverts, out-of-gas loops, creations, self-destructs and
     /// EIP-161 removals, a few senders with nonce chains: FAFO in producer mode equals the oracle
-    /// over its order on 1, 2 and 8 threads with both predictions, pipelined with late commits,
-    /// and in replay mode over the given order.
+    /// over its order on 1, 2 and 8 threads with both predictions, pipelined with late commits
+    /// and on QMDB, and in replay mode over the given order.
     #[test]
     fn random_blocks_match_the_oracle(
         blocks in random_blocks(),
-        empty_beneficiary in proptest::prelude::any::<bool>(),
+        payee in 0..3u8,
     ) {
-        let genesis = random_genesis(empty_beneficiary);
+        // The beneficiary: absent at genesis, an existing empty account, or a sender.
+        let genesis = random_genesis(payee == 1);
+        let beneficiary = if payee == 2 { party(0) } else { COINBASE };
         let transactions = random_transactions(&blocks);
         for threads in [1, 2, 8] {
             for prediction in [PredictionMode::Simulate, PredictionMode::Fields] {
-                differential(&genesis, &transactions, threads, prediction);
+                differential_paying(&genesis, &transactions, threads, prediction, beneficiary);
             }
         }
         // Pipelined, each commit starting late: every read of the previous block's writes
@@ -803,10 +824,17 @@ proptest::proptest! {
         let late = || LateCommit(Locked::new(MemoryState::new()));
         let fafo = parent_root_chain(&spec, late(), &genesis, 30_000_000).pipelined().unwrap();
         let oracle = parent_root_chain(&spec, late(), &genesis, 30_000_000);
-        differential_on(fafo, oracle, &transactions, 2, PredictionMode::Fields);
+        differential_on(fafo, oracle, &transactions, 2, PredictionMode::Fields, beneficiary);
+        // Pipelined on QMDB, whose reads go on while the previous block commits.
+        let dirs = tempfile::tempdir().unwrap();
+        let qmdb = |name: &str| Qmdb::open(dirs.path().join(name), QmdbConfig::default()).unwrap();
+        let fafo = parent_root_chain(&spec, qmdb("fafo"), &genesis, 30_000_000);
+        let oracle = parent_root_chain(&spec, qmdb("oracle"), &genesis, 30_000_000);
+        let fafo = fafo.pipelined().unwrap();
+        differential_on(fafo, oracle, &transactions, 2, PredictionMode::Simulate, beneficiary);
 
         let chain = DevChain::genesis(spec, MemoryState::new(), &genesis, 30_000_000).unwrap();
-        let header = chain.next_header(COINBASE, &transactions[0]);
+        let header = chain.next_header(beneficiary, &transactions[0]);
         replay_differential(chain.state(), &header, &transactions[0]);
     }
 }
