@@ -5,6 +5,7 @@
 //! running in the background while the next block executes (headers carrying the parent's root).
 
 use alloy_consensus::{Header, TxEip1559};
+use alloy_eips::eip2930::{AccessList, AccessListItem};
 use alloy_primitives::{Address, Bytes, TxKind, B256, U256};
 use zero_engine::{
     bench::block_gas_limit,
@@ -299,6 +300,19 @@ fn transaction(
     input: Bytes,
     tip: u128,
 ) -> RecoveredTx {
+    transaction_warming(index, nonce, to, value, input, tip, AccessList::default())
+}
+
+/// [`transaction`] with an EIP-2930 access list.
+fn transaction_warming(
+    index: u32,
+    nonce: u64,
+    to: TxKind,
+    value: u64,
+    input: Bytes,
+    tip: u128,
+    access_list: AccessList,
+) -> RecoveredTx {
     let (secret, _) = derive_key(99, index);
     let tx = TxEip1559 {
         chain_id: DEV_CHAIN_ID,
@@ -308,7 +322,7 @@ fn transaction(
         max_priority_fee_per_gas: tip,
         to,
         value: U256::from(value),
-        access_list: Default::default(),
+        access_list,
         input,
     };
     intake(&[sign_and_encode(tx, &secret)]).unwrap().remove(0)
@@ -692,15 +706,31 @@ fn random_call() -> impl proptest::strategy::Strategy<Value = RandomCall> {
     ]
 }
 
-/// A transaction of a random block: its sender, whether it pays the beneficiary a tip (without
-/// tips the beneficiary can stay empty, so touching it removes it), and its call.
-type RandomTx = (u8, bool, RandomCall);
+/// A transaction of a random block.
+#[derive(Clone, Debug)]
+struct RandomTx {
+    sender: u8,
+    /// It pays the beneficiary a tip (without tips the beneficiary can stay empty, so that
+    /// touching it removes it).
+    tips: bool,
+    /// The party (see [`party`]) its access list warms, with slot 1, if it has one.
+    warms: Option<u8>,
+    call: RandomCall,
+}
+
+/// A tipped or untipped transaction without an access list.
+fn random_tx(sender: u8, tips: bool, call: RandomCall) -> RandomTx {
+    RandomTx { sender, tips, warms: None, call }
+}
 
 /// Three blocks, each up to 40 transactions.
 fn random_blocks() -> impl proptest::strategy::Strategy<Value = Vec<Vec<RandomTx>>> {
     use proptest::prelude::*;
     let tips = prop::bool::weighted(0.7);
-    let block = prop::collection::vec((0..RANDOM_SENDERS, tips, random_call()), 1..40);
+    let warms = prop::option::weighted(0.2, any::<u8>());
+    let tx = (0..RANDOM_SENDERS, tips, warms, random_call())
+        .prop_map(|(sender, tips, warms, call)| RandomTx { sender, tips, warms, call });
+    let block = prop::collection::vec(tx, 1..40);
     prop::collection::vec(block, 3)
 }
 
@@ -751,13 +781,31 @@ fn random_transactions(blocks: &[Vec<RandomTx>]) -> Vec<Vec<RecoveredTx>> {
         .map(|block| {
             block
                 .iter()
-                .map(|(sender, tips, call)| {
+                .map(|RandomTx { sender, tips, warms, call }| {
                     let index = u32::from(*sender);
                     let nonce = nonces[usize::from(*sender)];
                     nonces[usize::from(*sender)] += 1;
                     let tip = if *tips { 1_000_000_000 + u128::from(index) } else { 0 };
+                    let access_list = AccessList(
+                        warms
+                            .iter()
+                            .map(|party_index| AccessListItem {
+                                address: party(*party_index),
+                                storage_keys: vec![B256::with_last_byte(1)],
+                            })
+                            .collect(),
+                    );
                     let sign = |to, value: u8, input| {
-                        transaction(index, nonce, to, value.into(), input, tip)
+                        let value = value.into();
+                        transaction_warming(
+                            index,
+                            nonce,
+                            to,
+                            value,
+                            input,
+                            tip,
+                            access_list.clone(),
+                        )
                     };
                     let call_to = |to, value, input| sign(TxKind::Call(to), value, input);
                     match call {
@@ -801,7 +849,8 @@ proptest::proptest! {
 
     /// Random blocks over contracts whose accesses depend on the block's earlier transactions,
     /// beneficiary readers and payers, reverts, out-of-gas loops, creations, self-destructs and
-    /// EIP-161 removals, a few senders with nonce chains: FAFO in producer mode equals the oracle
+    /// EIP-161 removals, access lists, a few senders with nonce chains, the beneficiary absent,
+    /// empty or a sender: FAFO in producer mode equals the oracle
     /// over its order on 1, 2 and 8 threads with both predictions, pipelined with late commits
     /// and on QMDB, and in replay mode over the given order.
     #[test]
@@ -850,8 +899,8 @@ fn zero_fees_paid_to_an_existing_empty_beneficiary_match_the_oracle() {
     // A free transaction, then another sender's tipped one (nothing orders it after the first
     // or re-runs it), in one block.
     let free_first = vec![
-        (0, false, RandomCall::Transfer { to: 7, value: 0 }),
-        (1, true, RandomCall::Transfer { to: 7, value: 0 }),
+        random_tx(0, false, RandomCall::Transfer { to: 7, value: 0 }),
+        random_tx(1, true, RandomCall::Transfer { to: 7, value: 0 }),
     ];
     // Tipped payments to a sender, each followed by a free call that reads the balance just
     // paid: predicted from their fields the readers do not wait for the payments, so many
@@ -862,8 +911,8 @@ fn zero_fees_paid_to_an_existing_empty_beneficiary_match_the_oracle() {
             let paid = (payer + 1) % RANDOM_SENDERS;
             let reader = (payer + 2) % RANDOM_SENDERS;
             [
-                (payer, true, RandomCall::Transfer { to: paid, value: 1 }),
-                (reader, false, RandomCall::ReadBalance(paid)),
+                random_tx(payer, true, RandomCall::Transfer { to: paid, value: 1 }),
+                random_tx(reader, false, RandomCall::ReadBalance(paid)),
             ]
         })
         .collect();
