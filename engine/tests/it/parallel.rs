@@ -637,10 +637,14 @@ const REVERTER_CODE: &[u8] = &[0x60, 0x01, 0x60, 0x01, 0x55, 0x5f, 0x5f, 0xfd];
 /// Jumps back to its start until the gas runs out.
 const LOOPER: Address = Address::repeat_byte(0xc3);
 const LOOPER_CODE: &[u8] = &[0x5b, 0x5f, 0x56];
+/// Sends its whole balance to the caller by `SELFDESTRUCT` (it existed before the transaction,
+/// so since EIP-6780 it stays, emptied).
+const DESTRUCTOR: Address = Address::repeat_byte(0xc4);
+const DESTRUCTOR_CODE: &[u8] = &[0x33, 0xff];
 /// Senders of the random blocks: few, so that nonce chains and shared balances are common.
 const RANDOM_SENDERS: u8 = 6;
 
-/// One transaction of a random block; small slot and value ranges make conflicts the rule.
+/// What a random transaction does; small slot and value ranges make conflicts the rule.
 #[derive(Clone, Debug)]
 enum RandomCall {
     Transfer {
@@ -669,11 +673,6 @@ enum RandomCall {
     TouchEmpty,
     Destruct,
 }
-
-/// Sends its whole balance to the caller by `SELFDESTRUCT` (it existed before the transaction,
-/// so since EIP-6780 it stays, emptied).
-const DESTRUCTOR: Address = Address::repeat_byte(0xc4);
-const DESTRUCTOR_CODE: &[u8] = &[0x33, 0xff];
 
 /// A sender, the beneficiary, a plain account, the self-destructing contract or a precompile
 /// (RIPEMD-160, created by the first payment to it), by `index`.
