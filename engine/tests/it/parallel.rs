@@ -875,17 +875,22 @@ proptest::proptest! {
     /// Random blocks over contracts whose accesses depend on the block's earlier transactions,
     /// beneficiary readers and payers, reverts, out-of-gas loops, creations, self-destructs,
     /// EIP-161 removals, writes one call down kept or undone, access lists, a few senders with
-    /// nonce chains, the beneficiary absent, empty or a sender: FAFO in producer mode equals the
-    /// oracle over its order on 1, 2 and 8 threads with both predictions, pipelined with late
-    /// commits and on QMDB, and in replay mode over the given order.
+    /// nonce chains, the beneficiary absent, empty, a sender or a contract: FAFO in producer mode
+    /// equals the oracle over its order on 1, 2 and 8 threads with both predictions, pipelined
+    /// with late commits and on QMDB, and in replay mode over the given order.
     #[test]
     fn random_blocks_match_the_oracle(
         blocks in random_blocks(),
-        payee in 0..3u8,
+        payee in 0..4u8,
     ) {
-        // The beneficiary: absent at genesis, an existing empty account, or a sender.
+        // The beneficiary: absent at genesis, an existing empty account, a sender, or the
+        // self-destructing contract (whose calls hand the fees paid so far to the caller).
         let genesis = random_genesis(payee == 1);
-        let beneficiary = if payee == 2 { party(0) } else { COINBASE };
+        let beneficiary = match payee {
+            2 => party(0),
+            3 => DESTRUCTOR,
+            _ => COINBASE,
+        };
         let transactions = random_transactions(&blocks);
         for threads in [1, 2, 8] {
             for prediction in [PredictionMode::Simulate, PredictionMode::Fields] {
