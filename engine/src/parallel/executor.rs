@@ -26,7 +26,9 @@
 //!    (debug builds check that claim on every commit).
 //! 5. Fees accumulate and are credited to the beneficiary once: at block end, or just before a
 //!    transaction that reads the beneficiary (the coinbase barrier makes it wait for every
-//!    earlier one; a run that reads it unannounced is re-executed after the credit).
+//!    earlier one; a run that reads it unannounced is re-executed after the credit), or just
+//!    before any re-execution at commit (which pays the beneficiary itself). A zero fee paid
+//!    to an existing empty beneficiary is credited on its own: it removes it (EIP-161).
 //! 6. Receipts are built as transactions commit, their logs bloom already computed where the
 //!    transaction ran; a worker with nothing to run hashes the leaves of the receipts trie for
 //!    the receipts committed so far (unless told not to: the pipelined producer has other uses

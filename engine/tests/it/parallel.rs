@@ -291,20 +291,9 @@ fn repeated_runs_agree() {
     }
 }
 
-/// A signed EIP-1559 transaction from key `index` of seed 99, paying `tip` per gas.
+/// A signed EIP-1559 transaction from key `index` of seed 99, paying `tip` per gas, with an
+/// EIP-2930 access list.
 fn transaction(
-    index: u32,
-    nonce: u64,
-    to: TxKind,
-    value: u64,
-    input: Bytes,
-    tip: u128,
-) -> RecoveredTx {
-    transaction_warming(index, nonce, to, value, input, tip, AccessList::default())
-}
-
-/// [`transaction`] with an EIP-2930 access list.
-fn transaction_warming(
     index: u32,
     nonce: u64,
     to: TxKind,
@@ -330,7 +319,8 @@ fn transaction_warming(
 
 /// A call from key `index`, its tip varied by sender.
 fn signed(index: u32, nonce: u64, to: Address, value: u64, input: Bytes) -> RecoveredTx {
-    transaction(index, nonce, TxKind::Call(to), value, input, 1_000_000_000 + u128::from(index))
+    let tip = 1_000_000_000 + u128::from(index);
+    transaction(index, nonce, TxKind::Call(to), value, input, tip, AccessList::default())
 }
 
 fn funded(count: u32) -> Vec<GenesisAccount> {
@@ -482,7 +472,8 @@ fn set(index: u32, nonce: u64, slot: u64, value: u64) -> RecoveredTx {
 }
 
 fn create(index: u32, nonce: u64, value: u64, init: &'static [u8]) -> RecoveredTx {
-    transaction(index, nonce, TxKind::Create, value, Bytes::from_static(init), 1_000_000_000)
+    let init = Bytes::from_static(init);
+    transaction(index, nonce, TxKind::Create, value, init, 1_000_000_000, AccessList::default())
 }
 
 #[test]
@@ -817,15 +808,7 @@ fn random_transactions(blocks: &[Vec<RandomTx>]) -> Vec<Vec<RecoveredTx>> {
                     );
                     let sign = |to, value: u8, input| {
                         let value = value.into();
-                        transaction_warming(
-                            index,
-                            nonce,
-                            to,
-                            value,
-                            input,
-                            tip,
-                            access_list.clone(),
-                        )
+                        transaction(index, nonce, to, value, input, tip, access_list.clone())
                     };
                     let call_to = |to, value, input| sign(TxKind::Call(to), value, input);
                     match call {
