@@ -37,7 +37,7 @@ impl ChainSpec {
     /// The chain of an ethereum/tests fork name, with chain id 1: every fork through the named one
     /// active from genesis ("Cancun", "Shanghai", "Paris" or "Merge", "London", ..., "EIP150",
     /// "EIP158", "ConstantinopleFix", "Frontier"), or a timestamp transition
-    /// "<A>To<B>AtTime15k" where B (Shanghai, Cancun or Prague) activates at timestamp 15,000.
+    /// `"<A>To<B>AtTime15k"` where B (Shanghai, Cancun or Prague) activates at timestamp 15,000.
     ///
     /// `None` for names this schedule cannot express: "Constantinople" without Petersburg
     /// (alloy-evm's fork-to-spec mapping goes from Petersburg straight to Byzantium, so it would

@@ -1,8 +1,9 @@
 //! A chain of produced blocks on top of a state store.
 //!
-//! [`DevChain`] builds each next header (number, timestamp, EIP-1559 base fee, parent hash),
-//! executes the block's transactions, fills in the outputs (gas used, receipts root, logs bloom,
-//! and a state root), commits the changes with the block's hash, and moves on. The header's
+//! [`DevChain`] builds each next header (number, timestamp, EIP-1559 base fee, EIP-4844 excess
+//! blob gas, parent hash), refuses a block whose blobs exceed the fork's maximum, executes the
+//! block's transactions, fills in the outputs (gas used, blob gas used, receipts root, logs
+//! bloom, and a state root), commits the changes with the block's hash, and moves on. The header's
 //! `state_root` is the store's own root (QMDB or in-memory), not a Merkle-Patricia root.
 //!
 //! Which root a header carries is a property of the chain ([`HeaderRoot`]). With
@@ -30,11 +31,13 @@ use crate::{
         ParallelExecutor, ParallelStats, Prediction, PredictionMode,
     },
     pipeline::{Layered, RecentBlock},
-    sequential::{evm_env, execute_block, BlockInput, BlockOutcome},
+    sequential::{blob_params, evm_env, execute_block, BlockInput, BlockOutcome},
     trie::{ordered_trie_root, OrderedTrie},
     ExecutionError,
 };
-use alloy_consensus::{constants::EMPTY_WITHDRAWALS, Header, EMPTY_OMMER_ROOT_HASH};
+use alloy_consensus::{
+    constants::EMPTY_WITHDRAWALS, Header, Transaction as _, EMPTY_OMMER_ROOT_HASH,
+};
 use alloy_eips::{eip1559::BaseFeeParams, eip2718::Encodable2718, eip7685::EMPTY_REQUESTS_HASH};
 use alloy_primitives::{Address, B256};
 use std::{
@@ -309,23 +312,48 @@ impl<S: StateReader + StateCommit> DevChain<S> {
             parent.gas_limit,
             parent.base_fee_per_gas.unwrap_or(GENESIS_BASE_FEE),
         );
+        let timestamp = parent.timestamp + BLOCK_TIME;
+        // EIP-4844 / EIP-7691: the excess follows the parent's blob gas against the target.
+        let excess_blob_gas = blob_params(&self.chain, timestamp)
+            .and_then(|params| parent.next_block_excess_blob_gas(params))
+            .unwrap_or(0);
         Header {
             parent_hash,
             number: parent.number + 1,
-            timestamp: parent.timestamp + BLOCK_TIME,
+            timestamp,
             beneficiary,
             gas_limit: self.gas_limit,
             base_fee_per_gas: Some(base_fee),
             ommers_hash: EMPTY_OMMER_ROOT_HASH,
             withdrawals_root: Some(EMPTY_WITHDRAWALS),
+            // Filled in from the block's transactions when it is sealed.
             blob_gas_used: Some(0),
-            excess_blob_gas: Some(0),
+            excess_blob_gas: Some(excess_blob_gas),
             // A zone has no beacon chain; the parent hash stands in for the beacon root.
             parent_beacon_block_root: Some(parent_hash),
             requests_hash: Some(EMPTY_REQUESTS_HASH),
             mix_hash: parent_hash,
             ..Header::default()
         }
+    }
+
+    /// Refuses a block whose transactions carry more blob gas than `header`'s fork allows
+    /// (neither revm nor alloy-evm checks the block's total; a producer must).
+    fn check_blob_gas(
+        &self,
+        header: &Header,
+        transactions: &[RecoveredTx],
+    ) -> Result<(), ExecutionError> {
+        let used: u64 = transactions.iter().filter_map(|tx| tx.blob_gas_used()).sum();
+        if used == 0 {
+            return Ok(());
+        }
+        let max = blob_params(&self.chain, header.timestamp)
+            .map_or(0, |params| params.max_blob_gas_per_block());
+        if used > max {
+            return Err(ExecutionError::BlobGas { number: header.number, used, max });
+        }
+        Ok(())
     }
 
     /// Executes `transactions` as the next block with the sequential oracle and commits it.
@@ -335,6 +363,7 @@ impl<S: StateReader + StateCommit> DevChain<S> {
         transactions: &[RecoveredTx],
     ) -> Result<ProducedBlock, ExecutionError> {
         let header = self.next_header(beneficiary, transactions);
+        self.check_blob_gas(&header, transactions)?;
         let input =
             BlockInput { header: &header, ommers: &[], withdrawals: Some(&[]), transactions };
         let outcome = execute_block(&self.chain, input, &self.state_view())?;
@@ -391,6 +420,8 @@ impl<S: StateReader + StateCommit> DevChain<S> {
                 transactions.len()
             )));
         }
+        let mut header = self.header_without_transactions(beneficiary);
+        self.check_blob_gas(&header, transactions)?;
         let state = self.state_view();
         let started = Instant::now();
         let schedule = schedule_block(&predictions, beneficiary, ScheduleMode::Producer);
@@ -412,7 +443,6 @@ impl<S: StateReader + StateCommit> DevChain<S> {
         // Execution does not read the transactions root: its leaves are hashed while the block
         // executes, by a thread that runs only when a core would otherwise wait (on a
         // dependency, or for the block's last commits), and the root is finished after.
-        let mut header = self.header_without_transactions(beneficiary);
         let transactions = OrderedTrie::new(&ordered, encode_transaction);
         let stop = AtomicBool::new(false);
         let executed = thread::scope(|scope| {
@@ -475,6 +505,9 @@ impl<S: StateReader + StateCommit> DevChain<S> {
         overlay: Option<FrozenOverlay>,
     ) -> Result<ProducedBlock, ExecutionError> {
         header.gas_used = outcome.gas_used;
+        if header.blob_gas_used.is_some() {
+            header.blob_gas_used = Some(outcome.blob_gas_used);
+        }
         header.receipts_root = outcome.receipts_root;
         header.logs_bloom = outcome.logs_bloom;
         let hash = match self.header_root {

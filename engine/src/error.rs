@@ -25,6 +25,21 @@ pub enum ExecutionError {
     /// The dev chain's commit pipeline was misused (an engine bug or a wrong setting).
     #[error("commit pipeline: {0}")]
     Pipeline(String),
+    /// The block's blob transactions carry more blob gas than its fork allows per block.
+    #[error(
+        "block {number}: its transactions carry {used} blob gas ({} blobs), above the fork's \
+         maximum of {max} ({} blobs); leave some blob transactions for a later block",
+        used / alloy_eips::eip4844::DATA_GAS_PER_BLOB,
+        max / alloy_eips::eip4844::DATA_GAS_PER_BLOB
+    )]
+    BlobGas {
+        /// The block number.
+        number: u64,
+        /// Blob gas its transactions carry.
+        used: u64,
+        /// The fork's maximum per block (0 before Cancun).
+        max: u64,
+    },
     /// A transaction the block depends on is invalid.
     #[error("block {number}, transaction {index} ({hash}): {reason}")]
     Transaction {

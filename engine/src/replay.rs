@@ -55,6 +55,8 @@ pub struct ReplayReport {
     pub logs_bloom_ok: bool,
     /// Gas used matches the header.
     pub gas_used_ok: bool,
+    /// Blob gas used (EIP-4844) matches the header; `None` before Cancun (no such field).
+    pub blob_gas_used_ok: Option<bool>,
     /// Execution time in seconds (state setup and sender recovery excluded).
     pub seconds: f64,
 }
@@ -62,7 +64,10 @@ pub struct ReplayReport {
 impl ReplayReport {
     /// Whether every check that applies passed.
     pub fn passed(&self) -> bool {
-        self.receipts_root_ok.unwrap_or(true) && self.logs_bloom_ok && self.gas_used_ok
+        self.receipts_root_ok.unwrap_or(true)
+            && self.logs_bloom_ok
+            && self.gas_used_ok
+            && self.blob_gas_used_ok.unwrap_or(true)
     }
 }
 
@@ -209,6 +214,7 @@ pub fn check(
         receipts_root_ok: byzantium.then(|| outcome.receipts_root == header.receipts_root),
         logs_bloom_ok: outcome.logs_bloom == header.logs_bloom,
         gas_used_ok: outcome.gas_used == header.gas_used,
+        blob_gas_used_ok: header.blob_gas_used.map(|used| used == outcome.blob_gas_used),
         seconds,
     }
 }

@@ -16,17 +16,22 @@ fn every_mainnet_fixture_matches_its_header() {
     assert_eq!(blocks.len(), 51, "expected the 51 mainnet fixtures in {}", dir.display());
     let chain = ChainSpec::mainnet();
     let mut receipts_roots_checked = 0;
+    let mut blob_gas_checked = 0;
     for (number, path) in blocks {
         let prepared = prepare(mainnet::load_block(&path).unwrap()).unwrap();
         let (report, outcome) = replay_sequential(&chain, &prepared).unwrap();
         assert!(report.gas_used_ok, "block {number}: gas used {} differs", report.gas_used);
         assert!(report.logs_bloom_ok, "block {number}: logs bloom differs");
         assert_ne!(report.receipts_root_ok, Some(false), "block {number}: receipts root differs");
+        assert_ne!(report.blob_gas_used_ok, Some(false), "block {number}: blob gas differs");
         receipts_roots_checked += usize::from(report.receipts_root_ok.is_some());
+        blob_gas_checked += usize::from(report.blob_gas_used_ok.is_some());
         assert_eq!(outcome.receipts.len(), prepared.transactions.len());
     }
     // Byzantium (4,370,000) and later: 39 of the 51 blocks.
     assert_eq!(receipts_roots_checked, 39);
+    eprintln!("blob gas checked on {blob_gas_checked} Cancun and later blocks");
+    assert!(blob_gas_checked > 0, "no fixture block carries blob gas in its header");
 }
 
 #[test]
@@ -42,5 +47,21 @@ fn a_tampered_header_is_caught() {
     let (report, _) = replay_sequential(&ChainSpec::mainnet(), &prepared).unwrap();
     assert!(!report.gas_used_ok);
     assert_eq!(report.receipts_root_ok, Some(false));
+    assert!(!report.passed());
+
+    // A blob gas figure that is off by one blob.
+    let blob_block = mainnet::list_blocks(&dir)
+        .unwrap()
+        .into_iter()
+        .map(|(_, path)| mainnet::load_block(&path).unwrap())
+        .find(|fixture| fixture.block.header.inner.blob_gas_used.is_some_and(|used| used > 0))
+        .expect("a fixture block with blob transactions");
+    let mut fixture = blob_block;
+    let used = fixture.block.header.inner.blob_gas_used.as_mut().unwrap();
+    *used -= alloy_eips::eip4844::DATA_GAS_PER_BLOB;
+    let prepared = prepare(fixture).unwrap();
+    let (report, _) = replay_sequential(&ChainSpec::mainnet(), &prepared).unwrap();
+    assert!(report.gas_used_ok);
+    assert_eq!(report.blob_gas_used_ok, Some(false));
     assert!(!report.passed());
 }

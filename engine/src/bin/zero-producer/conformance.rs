@@ -38,7 +38,7 @@ pub struct ConformanceArgs {
     #[arg(long)]
     json: bool,
     /// Write every skipped test with its reason to this file (JSON lines with --json, else
-    /// "name<TAB>reason" lines).
+    /// `name<TAB>reason` lines).
     #[arg(long)]
     skips_file: Option<PathBuf>,
 }

@@ -255,11 +255,13 @@ fn print_report(report: &ReplayReport, json: bool) {
         None => "n/a",
     };
     println!(
-        "block {:>9}: {:>4} txs, gas {:>9} [{}], receipts root [{}], logs bloom [{}], {:.2} ms",
+        "block {:>9}: {:>4} txs, gas {:>9} [{}], blob gas [{}], receipts root [{}], logs bloom \
+         [{}], {:.2} ms",
         report.block,
         report.txs,
         report.gas_used,
         mark(Some(report.gas_used_ok)),
+        mark(report.blob_gas_used_ok),
         mark(report.receipts_root_ok),
         mark(Some(report.logs_bloom_ok)),
         report.seconds * 1e3
