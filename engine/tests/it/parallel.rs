@@ -4,8 +4,12 @@
 //! runs each, and on the mainnet fixture blocks in replay mode; and with each block's commit
 //! running in the background while the next block executes (headers carrying the parent's root).
 
-use alloy_consensus::{Header, TxEip1559};
-use alloy_eips::eip2930::{AccessList, AccessListItem};
+use alloy_consensus::{Header, TxEip1559, TxEip4844, TxEip7702};
+use alloy_eips::{
+    eip2930::{AccessList, AccessListItem},
+    eip4844::DATA_GAS_PER_BLOB,
+    eip7702::{Authorization, SignedAuthorization},
+};
 use alloy_primitives::{Address, Bytes, TxKind, B256, U256};
 use zero_engine::{
     bench::block_gas_limit,
@@ -19,7 +23,8 @@ use zero_engine::{
 use zero_fixtures::{
     discovery, mainnet,
     workload::{
-        derive_key, sign_and_encode, HotSpot, Workload, WorkloadConfig, WorkloadKind, COINBASE,
+        derive_key, sign_and_encode, sign_authorization, HotSpot, Workload, WorkloadConfig,
+        WorkloadKind, COINBASE,
     },
     GenesisAccount,
 };
@@ -291,6 +296,17 @@ fn repeated_runs_agree() {
     }
 }
 
+/// What a transaction is besides its EIP-1559 fields.
+enum TxType {
+    Eip1559,
+    /// EIP-7702, carrying these authorizations (its recipient must be an account, not a
+    /// creation).
+    Eip7702(Vec<SignedAuthorization>),
+    /// EIP-4844, carrying this many blobs (their versioned hashes: a block holds the hashes, not
+    /// the blobs; its recipient must be an account).
+    Eip4844(u8),
+}
+
 /// A signed EIP-1559 transaction from key `index` of seed 99, paying `tip` per gas, with an
 /// EIP-2930 access list.
 fn transaction(
@@ -302,19 +318,86 @@ fn transaction(
     tip: u128,
     access_list: AccessList,
 ) -> RecoveredTx {
+    typed_transaction(index, nonce, to, value, input, tip, access_list, TxType::Eip1559)
+}
+
+/// [`transaction`] of any type.
+#[allow(clippy::too_many_arguments)]
+fn typed_transaction(
+    index: u32,
+    nonce: u64,
+    to: TxKind,
+    value: u64,
+    input: Bytes,
+    tip: u128,
+    access_list: AccessList,
+    tx_type: TxType,
+) -> RecoveredTx {
     let (secret, _) = derive_key(99, index);
-    let tx = TxEip1559 {
-        chain_id: DEV_CHAIN_ID,
-        nonce,
-        gas_limit: 200_000,
-        max_fee_per_gas: u128::from(GENESIS_BASE_FEE) * 4,
-        max_priority_fee_per_gas: tip,
-        to,
-        value: U256::from(value),
-        access_list,
-        input,
+    let (chain_id, gas_limit) = (DEV_CHAIN_ID, 200_000);
+    let (max_fee_per_gas, max_priority_fee_per_gas) = (u128::from(GENESIS_BASE_FEE) * 4, tip);
+    let value = U256::from(value);
+    let raw = match tx_type {
+        TxType::Eip1559 => sign_and_encode(
+            TxEip1559 {
+                chain_id,
+                nonce,
+                gas_limit,
+                max_fee_per_gas,
+                max_priority_fee_per_gas,
+                to,
+                value,
+                access_list,
+                input,
+            },
+            &secret,
+        ),
+        TxType::Eip7702(authorization_list) => sign_and_encode(
+            TxEip7702 {
+                to: to.into_to().expect("an EIP-7702 transaction calls an account"),
+                authorization_list,
+                chain_id,
+                nonce,
+                gas_limit,
+                max_fee_per_gas,
+                max_priority_fee_per_gas,
+                value,
+                access_list,
+                input,
+            },
+            &secret,
+        ),
+        TxType::Eip4844(blobs) => {
+            let blob_versioned_hashes = (0..blobs)
+                .map(|blob| {
+                    let mut hash = alloy_primitives::keccak256([blob, nonce as u8]);
+                    hash.0[0] = alloy_eips::eip4844::VERSIONED_HASH_VERSION_KZG;
+                    hash
+                })
+                .collect();
+            let tx = TxEip4844 {
+                to: to.into_to().expect("an EIP-4844 transaction calls an account"),
+                blob_versioned_hashes,
+                max_fee_per_blob_gas: 1_000_000,
+                chain_id,
+                nonce,
+                gas_limit,
+                max_fee_per_gas,
+                max_priority_fee_per_gas,
+                value,
+                access_list,
+                input,
+            };
+            sign_and_encode(tx, &secret)
+        }
     };
-    intake(&[sign_and_encode(tx, &secret)]).unwrap().remove(0)
+    intake(&[raw]).unwrap().remove(0)
+}
+
+/// An EIP-4844 transfer from key `index` to `to` carrying `blobs` blobs.
+fn blob_carrying(index: u32, nonce: u64, to: Address, tip: u128, blobs: u8) -> RecoveredTx {
+    let (to, access_list) = (TxKind::Call(to), AccessList::default());
+    typed_transaction(index, nonce, to, 1, Bytes::new(), tip, access_list, TxType::Eip4844(blobs))
 }
 
 /// A call from key `index`, its tip varied by sender.
@@ -645,8 +728,30 @@ const PROXY_CODE: &[u8] = &[
     0x5f, 0x5f, 0xfd, // REVERT
     0x5b, 0x00,
 ];
+/// The first authority's code at genesis: an EIP-7702 delegation to the setter.
+const DELEGATED_TO_SETTER: [u8; 23] = {
+    let mut code = [0u8; 23];
+    code[0] = 0xef;
+    code[1] = 0x01;
+    let mut byte = 3;
+    while byte < 23 {
+        code[byte] = SETTER.0 .0[byte - 3];
+        byte += 1;
+    }
+    code
+};
 /// Senders of the random blocks: few, so that nonce chains and shared balances are common.
 const RANDOM_SENDERS: u8 = 6;
+/// Keys of two accounts that never send a transaction but sign EIP-7702 authorizations: the
+/// first is delegated to the setter at genesis, the second does not exist until delegated.
+const AUTHORITY_KEYS: [u32; 2] = [10, 11];
+/// Code an authorization delegates to: contracts whose accesses depend on earlier transactions,
+/// the setter, the self-destructing contract (hands the authority's balance to the caller; never
+/// for a sender, whose later transactions it would leave unfunded), or nothing (clears it).
+const DELEGATION_TARGETS: [Address; 6] =
+    [SETTER, COPIER, POINTER, BALANCE_READER, Address::ZERO, DESTRUCTOR];
+/// Blobs a block may carry since Prague (EIP-7691).
+const MAX_BLOBS: u8 = 9;
 
 /// What a random transaction does; small slot and value ranges make conflicts the rule.
 #[derive(Clone, Debug)]
@@ -681,17 +786,40 @@ enum RandomCall {
         value: u8,
         revert: bool,
     },
+    /// Calls a party with the setter's calldata: whatever code it has or is delegated to runs.
+    CallParty {
+        to: u8,
+        slot: u8,
+        value: u8,
+    },
+    /// An EIP-7702 transaction to the authority, carrying one authorization: by the sender itself
+    /// (`authority` 0, its nonce one past the transaction's) or by an authority key (1 or 2, with
+    /// `nonce`, so that it is skipped unless it matches the authority's nonce at that point of
+    /// the block). `chain` 0 signs for any chain, 1 for this one, 2 for another (skipped).
+    Delegate {
+        authority: u8,
+        target: u8,
+        nonce: u8,
+        chain: u8,
+        slot: u8,
+    },
+    /// An EIP-4844 transfer carrying blobs (a plain transfer where the block is full of them).
+    Blob {
+        to: u8,
+        blobs: u8,
+    },
 }
 
-/// A sender, the beneficiary, a plain account, the self-destructing contract or a precompile
-/// (RIPEMD-160, created by the first payment to it), by `index`.
+/// A sender, the beneficiary, a plain account, the self-destructing contract, a precompile
+/// (RIPEMD-160, created by the first payment to it) or an authority, by `index`.
 fn party(index: u8) -> Address {
-    match index % 10 {
+    match index % 12 {
         sender @ 0..6 => derive_key(99, u32::from(sender)).1,
         6 => COINBASE,
         7 => Address::repeat_byte(0x66),
         8 => DESTRUCTOR,
-        _ => Address::with_last_byte(3),
+        9 => Address::with_last_byte(3),
+        authority => derive_key(99, AUTHORITY_KEYS[usize::from(authority - 10)]).1,
     }
 }
 
@@ -713,6 +841,18 @@ fn random_call() -> impl proptest::strategy::Strategy<Value = RandomCall> {
         1 => Just(RandomCall::Destruct),
         2 => (0..4u8, 0..3u8, any::<bool>())
             .prop_map(|(slot, value, revert)| RandomCall::Proxy { slot, value, revert }),
+        2 => (any::<u8>(), 0..4u8, 0..3u8)
+            .prop_map(|(to, slot, value)| RandomCall::CallParty { to, slot, value }),
+        2 => (0..3u8, 0..6u8, 0..3u8, 0..3u8, 0..4u8).prop_map(
+            |(authority, target, nonce, chain, slot)| RandomCall::Delegate {
+                authority,
+                target,
+                nonce,
+                chain,
+                slot
+            }
+        ),
+        1 => (any::<u8>(), 1..4u8).prop_map(|(to, blobs)| RandomCall::Blob { to, blobs }),
     ]
 }
 
@@ -745,8 +885,8 @@ fn random_blocks() -> impl proptest::strategy::Strategy<Value = Vec<Vec<RandomTx
 }
 
 /// The genesis of the random blocks: funded senders, every contract above, an empty account,
-/// and the beneficiary as an existing empty account when `empty_beneficiary` (else absent);
-/// both empty accounts hold a storage slot.
+/// the first authority delegated to the setter, and the beneficiary as an existing empty
+/// account when `empty_beneficiary` (else absent); both empty accounts hold a storage slot.
 fn random_genesis(empty_beneficiary: bool) -> Vec<GenesisAccount> {
     let mut genesis = contracts_genesis(u32::from(RANDOM_SENDERS));
     for (address, code, storage, balance) in [
@@ -757,6 +897,7 @@ fn random_genesis(empty_beneficiary: bool) -> Vec<GenesisAccount> {
         (LOOPER, LOOPER_CODE, Vec::new(), 0),
         (DESTRUCTOR, DESTRUCTOR_CODE, Vec::new(), 1_000),
         (PROXY, PROXY_CODE, Vec::new(), 0),
+        (party(10), &DELEGATED_TO_SETTER, vec![(U256::from(1), U256::from(3))], 500),
     ] {
         genesis.push(GenesisAccount {
             address,
@@ -779,7 +920,8 @@ fn random_genesis(empty_beneficiary: bool) -> Vec<GenesisAccount> {
     genesis
 }
 
-/// Signs the random blocks, each sender's nonces counting on across blocks.
+/// Signs the random blocks, each sender's nonces counting on across blocks (two steps for a
+/// transaction carrying its sender's own valid authorization).
 fn random_transactions(blocks: &[Vec<RandomTx>]) -> Vec<Vec<RecoveredTx>> {
     let mut nonces = [0u64; RANDOM_SENDERS as usize];
     let pair = |a: u8, b: u8| {
@@ -790,6 +932,7 @@ fn random_transactions(blocks: &[Vec<RandomTx>]) -> Vec<Vec<RecoveredTx>> {
     blocks
         .iter()
         .map(|block| {
+            let mut blobs_in_block = 0;
             block
                 .iter()
                 .map(|RandomTx { sender, tips, warms, call }| {
@@ -839,6 +982,59 @@ fn random_transactions(blocks: &[Vec<RandomTx>]) -> Vec<Vec<RecoveredTx>> {
                             let mut calldata = pair(*slot, *value).to_vec();
                             calldata.extend_from_slice(&word(u64::from(*revert)));
                             call_to(PROXY, 0, Bytes::from(calldata))
+                        }
+                        RandomCall::CallParty { to, slot, value } => {
+                            call_to(party(*to), 0, pair(*slot, *value))
+                        }
+                        RandomCall::Delegate {
+                            authority,
+                            target,
+                            nonce: auth_nonce,
+                            chain,
+                            slot,
+                        } => {
+                            let chain_id = [0, DEV_CHAIN_ID, DEV_CHAIN_ID + 1][usize::from(*chain)];
+                            let (key, auth_nonce, targets) = match authority {
+                                0 => (index, nonce + 1, &DELEGATION_TARGETS[..5]),
+                                _ => {
+                                    let key = AUTHORITY_KEYS[usize::from(*authority - 1)];
+                                    (key, u64::from(*auth_nonce), &DELEGATION_TARGETS[..])
+                                }
+                            };
+                            let authorization = Authorization {
+                                chain_id: U256::from(chain_id),
+                                address: targets[usize::from(*target) % targets.len()],
+                                nonce: auth_nonce,
+                            };
+                            let (secret, authority_address) = derive_key(99, key);
+                            let signed = sign_authorization(authorization, &secret);
+                            if *authority == 0 && *chain != 2 {
+                                // Valid: the sender's nonce moves past the authorization's.
+                                nonces[usize::from(*sender)] += 1;
+                            }
+                            let (to, input) = (TxKind::Call(authority_address), pair(*slot, 1));
+                            let tx_type = TxType::Eip7702(vec![signed]);
+                            typed_transaction(index, nonce, to, 0, input, tip, access_list, tx_type)
+                        }
+                        RandomCall::Blob { to, blobs } => {
+                            if blobs_in_block + blobs > MAX_BLOBS {
+                                call_to(party(*to), 1, Bytes::new())
+                            } else {
+                                blobs_in_block += blobs;
+                                let to = TxKind::Call(party(*to));
+                                let tx_type = TxType::Eip4844(*blobs);
+                                let input = Bytes::new();
+                                typed_transaction(
+                                    index,
+                                    nonce,
+                                    to,
+                                    1,
+                                    input,
+                                    tip,
+                                    access_list,
+                                    tx_type,
+                                )
+                            }
                         }
                     }
                 })
@@ -962,14 +1158,94 @@ fn random_block_contracts_do_what_they_say() {
         vec![random_tx(0, true, RandomCall::Proxy { slot: 1, value: 2, revert: true })],
         vec![random_tx(0, true, RandomCall::Copy { from: 1, to: 2 })],
         vec![random_tx(0, true, RandomCall::ReadBalance(8))],
+        // The sender delegates itself to the setter and calls itself; another sender calls it.
+        vec![
+            random_tx(0, true, delegate(0, 0, 0, 1, 3)),
+            random_tx(1, true, RandomCall::CallParty { to: 0, slot: 2, value: 2 }),
+        ],
+        // The authority delegated at genesis (nonce 1) moves to the copier, which copies slot 1
+        // to slot 2; the other authority's authorization names a nonce it does not have.
+        vec![
+            random_tx(1, true, delegate(1, 1, 1, 0, 2)),
+            random_tx(2, true, delegate(2, 0, 2, 1, 1)),
+        ],
+        // Nine blobs, then a tenth that the block cannot take (a plain transfer instead).
+        vec![
+            random_tx(0, true, RandomCall::Blob { to: 7, blobs: 3 }),
+            random_tx(1, true, RandomCall::Blob { to: 7, blobs: 3 }),
+            random_tx(2, true, RandomCall::Blob { to: 7, blobs: 3 }),
+            random_tx(3, true, RandomCall::Blob { to: 7, blobs: 1 }),
+        ],
+        vec![random_tx(0, true, RandomCall::Transfer { to: 7, value: 1 })],
     ]);
-    let changes: Vec<BlockChanges> = blocks
-        .iter()
-        .map(|block| oracle.produce_sequential(COINBASE, block).unwrap().outcome.changes)
-        .collect();
-    assert_eq!(slots_of(&changes[0], SETTER), [(U256::from(3), U256::from(2))]);
-    assert_eq!(slots_of(&changes[1], SETTER), [], "the proxy reverted the setter's write");
-    assert_eq!(slots_of(&changes[2], COPIER), [(U256::from(2), U256::from(5))]);
+    let produced: Vec<_> =
+        blocks.iter().map(|block| oracle.produce_sequential(COINBASE, block).unwrap()).collect();
+    let changes: Vec<&BlockChanges> = produced.iter().map(|block| &block.outcome.changes).collect();
+    assert_eq!(slots_of(changes[0], SETTER), [(U256::from(3), U256::from(2))]);
+    assert_eq!(slots_of(changes[1], SETTER), [], "the proxy reverted the setter's write");
+    assert_eq!(slots_of(changes[2], COPIER), [(U256::from(2), U256::from(5))]);
     let destructor_key = U256::from_be_slice(DESTRUCTOR.as_slice());
-    assert_eq!(slots_of(&changes[3], BALANCE_READER), [(destructor_key, U256::from(1_000))]);
+    assert_eq!(slots_of(changes[3], BALANCE_READER), [(destructor_key, U256::from(1_000))]);
+
+    let delegation_to = |target: Address| {
+        let mut code = vec![0xef, 0x01, 0x00];
+        code.extend_from_slice(target.as_slice());
+        alloy_primitives::keccak256(code)
+    };
+    let account = |changes: &BlockChanges, address: Address| {
+        changes.accounts.iter().find(|(changed, _)| *changed == address).map(|(_, a)| *a)
+    };
+    let (sender, authority, absent) = (party(0), party(10), party(11));
+    let delegated = account(changes[4], sender).flatten().unwrap();
+    assert_eq!(delegated.code_hash, delegation_to(SETTER));
+    assert_eq!(delegated.nonce, 6, "four earlier transactions, this one, its authorization");
+    assert_eq!(
+        slots_of(changes[4], sender),
+        [(U256::from(2), U256::from(2)), (U256::from(3), U256::from(1))]
+    );
+    let redelegated = account(changes[5], authority).flatten().unwrap();
+    assert_eq!((redelegated.code_hash, redelegated.nonce), (delegation_to(COPIER), 2));
+    assert_eq!(slots_of(changes[5], authority), [(U256::from(1), U256::ZERO)]);
+    assert_eq!(account(changes[5], absent), None, "a skipped authorization creates nothing");
+
+    assert_eq!(produced[6].outcome.receipts.len(), 4);
+    assert_eq!(produced[6].header.blob_gas_used, Some(9 * DATA_GAS_PER_BLOB));
+    assert_eq!(produced[7].header.blob_gas_used, Some(0));
+    // Three blobs over the target of six.
+    assert_eq!(produced[7].header.excess_blob_gas, Some(3 * DATA_GAS_PER_BLOB));
+}
+
+/// [`RandomCall::Delegate`], its fields in order.
+fn delegate(authority: u8, target: u8, nonce: u8, chain: u8, slot: u8) -> RandomCall {
+    RandomCall::Delegate { authority, target, nonce, chain, slot }
+}
+
+/// A block whose blobs exceed the fork's maximum is refused before it runs, by both engines,
+/// and the chain stays where it was.
+#[test]
+fn a_block_over_the_blob_maximum_is_a_typed_error() {
+    let genesis = random_genesis(false);
+    let spec = ChainSpec::dev(DEV_CHAIN_ID);
+    let mut chain = DevChain::genesis(spec, MemoryState::new(), &genesis, 30_000_000).unwrap();
+    let tip = 1_000_000_000;
+    let block: Vec<RecoveredTx> =
+        (0..4).map(|sender| blob_carrying(sender, 0, party(7), tip, 3)).collect();
+    let root = chain.state().state_root();
+    let executor = ParallelExecutor::new(Some(2));
+    let refused = |result: Result<_, zero_engine::ExecutionError>| {
+        let error = result.expect_err("twelve blobs in one block");
+        assert!(
+            matches!(error, zero_engine::ExecutionError::BlobGas { number: 1, used, max }
+                if used == 12 * DATA_GAS_PER_BLOB && max == 9 * DATA_GAS_PER_BLOB),
+            "{error}"
+        );
+        assert!(error.to_string().contains("12 blobs"), "{error}");
+    };
+    refused(chain.produce_sequential(COINBASE, &block).map(|_| ()));
+    refused(chain.produce_fafo(COINBASE, &block, &executor, PredictionMode::Simulate).map(|_| ()));
+    assert_eq!(chain.head().number, 0);
+    assert_eq!(chain.state().state_root(), root);
+    // Nine of them fit.
+    let block = chain.produce_fafo(COINBASE, &block[..3], &executor, PredictionMode::Fields);
+    assert_eq!(block.unwrap().0.header.blob_gas_used, Some(9 * DATA_GAS_PER_BLOB));
 }
