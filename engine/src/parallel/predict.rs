@@ -1,8 +1,10 @@
 //! ParaLyze: the access set each transaction is predicted to have, before it runs.
 //!
-//! - A plain transfer (no input, a recipient, no access list or authorizations) is predicted
-//!   from its fields: it writes its sender, and writes its recipient when it moves value (reads
-//!   it otherwise).
+//! - A plain transfer (no input, a recipient without code, no access list or authorizations) is
+//!   predicted from its fields: it writes its sender, and writes its recipient when it moves
+//!   value (reads it otherwise). A payment to an account with code (a contract, or an EIP-7702
+//!   delegation) runs that code, so it is simulated: one account read decides, where a
+//!   prediction from fields would miss whatever the code touches and cost a re-run.
 //! - Anything else is simulated with revm against the state the block starts from (in parallel
 //!   across rayon's pool), recording every account and slot it reads and which of them it
 //!   changes. The simulation ignores nonce and balance checks, so a sender's later transactions
@@ -31,7 +33,7 @@ use revm::{
     state::EvmState,
 };
 use zero_scheduler::{AccessSet, KeyPrefix, SenderId, Task};
-use zero_state::{StateKey, StateReader};
+use zero_state::{StateKey, StateReader, KECCAK_EMPTY};
 
 /// How access sets are predicted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -187,6 +189,13 @@ fn is_plain_transfer(tx: &RecoveredTx) -> bool {
         && tx.authorization_list().is_none_or(|list| list.is_empty())
 }
 
+/// Whether the recipient of `tx` has code (a contract, or an EIP-7702 delegation) at the block's
+/// start: a payment to it runs that code, which its fields do not predict.
+fn has_code<S: StateReader>(state: &S, tx: &RecoveredTx) -> Result<bool, ExecutionError> {
+    let Some(to) = tx.to() else { return Ok(false) };
+    Ok(state.account(to)?.is_some_and(|account| account.code_hash != KECCAK_EMPTY))
+}
+
 /// Keys a finished execution changed: accounts whose value changed (or that were created,
 /// destroyed or cleared as empty) and slots whose value changed.
 pub(crate) fn written_keys(state: &EvmState) -> impl Iterator<Item = ReadKey> + '_ {
@@ -234,7 +243,7 @@ pub fn predict<S: StateReader>(
                     .into_inner()
             },
             |evm, tx| {
-                if is_plain_transfer(tx) {
+                if is_plain_transfer(tx) && !has_code(state, tx)? {
                     return Ok(Prediction::from_fields(tx, beneficiary));
                 }
                 evm.ctx.set_tx(TxEnv::from_recovered_tx(tx.inner(), tx.signer()));

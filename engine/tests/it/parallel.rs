@@ -500,6 +500,30 @@ fn accesses_that_depend_on_earlier_transactions_are_mispredicted_and_rerun() {
     assert!(total_mispredicted > 0, "the pointer moves, so predictions from block start miss");
 }
 
+/// Payments without calldata to accounts with code (a contract, an EIP-7702 delegation) run
+/// that code: simulated, they are predicted exactly, where their fields alone miss the storage
+/// they touch and, for the tipper, the beneficiary.
+#[test]
+fn payments_to_code_are_simulated_not_predicted_from_fields() {
+    let genesis = random_genesis(false);
+    let payees = [party(10), POINTER, COPIER, TIPPER];
+    let block: Vec<RecoveredTx> = (0..u32::from(RANDOM_SENDERS))
+        .flat_map(|sender| {
+            (0..payees.len()).map(move |nth| {
+                let to = payees[(sender as usize + nth) % payees.len()];
+                signed(sender, nth as u64, to, 1, Bytes::new())
+            })
+        })
+        .collect();
+    let blocks = [block];
+    for threads in [1, 2, 8] {
+        let simulated = differential(&genesis, &blocks, threads, PredictionMode::Simulate);
+        assert_eq!(simulated.mispredicted, 0, "{threads} threads");
+        let from_fields = differential(&genesis, &blocks, threads, PredictionMode::Fields);
+        assert!(from_fields.mispredicted > 0, "fields cannot see the code a payment runs");
+    }
+}
+
 #[test]
 fn transactions_that_read_the_beneficiary_see_every_earlier_fee() {
     let genesis = contracts_genesis(81);
