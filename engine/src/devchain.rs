@@ -233,6 +233,7 @@ impl<S: StateReader + StateCommit> DevChain<S> {
     ) -> Result<Self, ExecutionError> {
         let mut all = system_contracts();
         all.extend_from_slice(accounts);
+        let cancun = blob_params(&chain, GENESIS_TIMESTAMP).is_some();
         let mut header = Header {
             number: 0,
             timestamp: GENESIS_TIMESTAMP,
@@ -240,8 +241,8 @@ impl<S: StateReader + StateCommit> DevChain<S> {
             base_fee_per_gas: Some(GENESIS_BASE_FEE),
             ommers_hash: EMPTY_OMMER_ROOT_HASH,
             withdrawals_root: Some(EMPTY_WITHDRAWALS),
-            blob_gas_used: Some(0),
-            excess_blob_gas: Some(0),
+            blob_gas_used: cancun.then_some(0),
+            excess_blob_gas: cancun.then_some(0),
             parent_beacon_block_root: Some(B256::ZERO),
             requests_hash: Some(EMPTY_REQUESTS_HASH),
             ..Header::default()
@@ -313,10 +314,10 @@ impl<S: StateReader + StateCommit> DevChain<S> {
             parent.base_fee_per_gas.unwrap_or(GENESIS_BASE_FEE),
         );
         let timestamp = parent.timestamp + BLOCK_TIME;
-        // EIP-4844 / EIP-7691: the excess follows the parent's blob gas against the target.
+        // EIP-4844 / EIP-7691: the excess follows the parent's blob gas against the target (a
+        // parent without blob fields counts as zero); no blob fields before Cancun.
         let excess_blob_gas = blob_params(&self.chain, timestamp)
-            .and_then(|params| parent.next_block_excess_blob_gas(params))
-            .unwrap_or(0);
+            .map(|params| parent.next_block_excess_blob_gas(params).unwrap_or(0));
         Header {
             parent_hash,
             number: parent.number + 1,
@@ -327,8 +328,8 @@ impl<S: StateReader + StateCommit> DevChain<S> {
             ommers_hash: EMPTY_OMMER_ROOT_HASH,
             withdrawals_root: Some(EMPTY_WITHDRAWALS),
             // Filled in from the block's transactions when it is sealed.
-            blob_gas_used: Some(0),
-            excess_blob_gas: Some(excess_blob_gas),
+            blob_gas_used: excess_blob_gas.map(|_| 0),
+            excess_blob_gas,
             // A zone has no beacon chain; the parent hash stands in for the beacon root.
             parent_beacon_block_root: Some(parent_hash),
             requests_hash: Some(EMPTY_REQUESTS_HASH),
@@ -381,6 +382,8 @@ impl<S: StateReader + StateCommit> DevChain<S> {
         executor: &ParallelExecutor,
         prediction: PredictionMode,
     ) -> Result<(ProducedBlock, FafoBlockReport), ExecutionError> {
+        // Before the simulations: a block over the blob maximum is refused at once.
+        self.check_blob_gas(&self.header_without_transactions(beneficiary), transactions)?;
         let started = Instant::now();
         let predictions = self.predict_next(beneficiary, transactions, executor, prediction)?;
         let predict_seconds = started.elapsed().as_secs_f64();
@@ -506,6 +509,13 @@ impl<S: StateReader + StateCommit> DevChain<S> {
     ) -> Result<ProducedBlock, ExecutionError> {
         header.gas_used = outcome.gas_used;
         if header.blob_gas_used.is_some() {
+            // The producers checked their transactions; an outcome sealed directly is checked here.
+            let max = blob_params(&self.chain, header.timestamp)
+                .map_or(0, |params| params.max_blob_gas_per_block());
+            if outcome.blob_gas_used > max {
+                let used = outcome.blob_gas_used;
+                return Err(ExecutionError::BlobGas { number: header.number, used, max });
+            }
             header.blob_gas_used = Some(outcome.blob_gas_used);
         }
         header.receipts_root = outcome.receipts_root;

@@ -33,7 +33,7 @@ use revm::{
     state::EvmState,
 };
 use zero_scheduler::{AccessSet, KeyPrefix, SenderId, Task};
-use zero_state::{StateKey, StateReader, KECCAK_EMPTY};
+use zero_state::{StateKey, StateReader};
 
 /// How access sets are predicted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -181,7 +181,8 @@ fn task_from_keys(
     Task::single(SenderId(sender_key), AccessSet::new(read_only, read_write))
 }
 
-/// Whether `tx` is a plain value transfer, predicted from its fields.
+/// Whether `tx` is a plain value transfer by its fields (the recipient's code is checked apart,
+/// in [`has_code`]).
 fn is_plain_transfer(tx: &RecoveredTx) -> bool {
     tx.to().is_some()
         && tx.input().is_empty()
@@ -193,7 +194,7 @@ fn is_plain_transfer(tx: &RecoveredTx) -> bool {
 /// start: a payment to it runs that code, which its fields do not predict.
 fn has_code<S: StateReader>(state: &S, tx: &RecoveredTx) -> Result<bool, ExecutionError> {
     let Some(to) = tx.to() else { return Ok(false) };
-    Ok(state.account(to)?.is_some_and(|account| account.code_hash != KECCAK_EMPTY))
+    Ok(state.account(to)?.is_some_and(|account| account.has_code()))
 }
 
 /// Keys a finished execution changed: accounts whose value changed (or that were created,

@@ -14,6 +14,7 @@ use alloy_primitives::{Address, Bytes, TxKind, B256, U256};
 use zero_engine::{
     bench::block_gas_limit,
     chain::{ChainSpec, DEV_CHAIN_ID},
+    conformance::{check_header, check_outcome},
     devchain::{DevChain, HeaderRoot, GENESIS_BASE_FEE},
     intake::{intake, RecoveredTx},
     parallel::{predict, schedule_block, ParallelExecutor, PredictionMode},
@@ -83,6 +84,7 @@ fn differential_on<S: StateReader + StateCommit>(
 ) -> Counts {
     let executor = ParallelExecutor::new(Some(threads));
     let mut counts = Counts::default();
+    let mut parent = (fafo.head().clone(), fafo.head().hash_slow());
     // FAFO's blocks back to back, so that a pipelined chain's next block starts while the
     // previous block's commit runs; then the oracle over the same orders.
     let produced: Vec<_> = blocks
@@ -94,12 +96,24 @@ fn differential_on<S: StateReader + StateCommit>(
             (block, report)
         })
         .collect();
+    let spec = ChainSpec::dev(DEV_CHAIN_ID);
     for (block, report) in produced {
         let expected = oracle.produce_sequential(beneficiary, &report.transactions).unwrap();
         assert_eq!(block.outcome.receipts, expected.outcome.receipts, "receipts");
         assert_eq!(block.outcome.changes, expected.outcome.changes, "state changes");
         assert_eq!(block.header, expected.header, "header: roots, gas, bloom");
         assert_eq!(block.hash, expected.hash);
+        // And the header passes Ethereum's own rules against its parent: base fee, blob gas and
+        // its excess, transactions root, gas used, receipts root, bloom.
+        let body = alloy_consensus::BlockBody {
+            transactions: report.transactions.iter().map(|tx| tx.inner().clone()).collect(),
+            ommers: Vec::new(),
+            withdrawals: Some(Default::default()),
+        };
+        let sealed = alloy_consensus::Block { header: block.header.clone(), body };
+        check_header(&spec, &parent.0, parent.1, &sealed).unwrap();
+        check_outcome(&spec, &block.header, &block.outcome).unwrap();
+        parent = (block.header.clone(), block.hash);
         counts.mispredicted += report.execution.mispredicted;
         counts.set_aside += report.execution.set_aside;
         counts.sequential += u64::from(report.execution.sequential);
@@ -752,18 +766,10 @@ const PROXY_CODE: &[u8] = &[
     0x5f, 0x5f, 0xfd, // REVERT
     0x5b, 0x00,
 ];
-/// The first authority's code at genesis: an EIP-7702 delegation to the setter.
-const DELEGATED_TO_SETTER: [u8; 23] = {
-    let mut code = [0u8; 23];
-    code[0] = 0xef;
-    code[1] = 0x01;
-    let mut byte = 3;
-    while byte < 23 {
-        code[byte] = SETTER.0 .0[byte - 3];
-        byte += 1;
-    }
-    code
-};
+/// An EIP-7702 delegation designator: the code of an account delegated to `target`.
+fn delegation_to(target: Address) -> Bytes {
+    [&[0xef, 0x01, 0x00], target.as_slice()].concat().into()
+}
 /// Senders of the random blocks: few, so that nonce chains and shared balances are common.
 const RANDOM_SENDERS: u8 = 6;
 /// Keys of two accounts that never send a transaction but sign EIP-7702 authorizations: the
@@ -819,7 +825,8 @@ enum RandomCall {
     /// An EIP-7702 transaction to the authority, carrying one authorization: by the sender itself
     /// (`authority` 0, its nonce one past the transaction's) or by an authority key (1 or 2, with
     /// `nonce`, so that it is skipped unless it matches the authority's nonce at that point of
-    /// the block). `chain` 0 signs for any chain, 1 for this one, 2 for another (skipped).
+    /// the block). `chain` 0 signs for any chain, 1 for this one, 2 for another (skipped). The
+    /// calldata is the setter's `(slot, 1)`.
     Delegate {
         authority: u8,
         target: u8,
@@ -921,7 +928,6 @@ fn random_genesis(empty_beneficiary: bool) -> Vec<GenesisAccount> {
         (LOOPER, LOOPER_CODE, Vec::new(), 0),
         (DESTRUCTOR, DESTRUCTOR_CODE, Vec::new(), 1_000),
         (PROXY, PROXY_CODE, Vec::new(), 0),
-        (party(10), &DELEGATED_TO_SETTER, vec![(U256::from(1), U256::from(3))], 500),
     ] {
         genesis.push(GenesisAccount {
             address,
@@ -931,6 +937,14 @@ fn random_genesis(empty_beneficiary: bool) -> Vec<GenesisAccount> {
             storage,
         });
     }
+    // The first authority, delegated to the setter.
+    genesis.push(GenesisAccount {
+        address: party(10),
+        nonce: 1,
+        balance: U256::from(500),
+        code: Some(delegation_to(SETTER)),
+        storage: vec![(U256::from(1), U256::from(3))],
+    });
     // Empty accounts that hold storage: removing them must remove it from the store, which
     // the roots check.
     let empty_with_storage = |address| GenesisAccount {
@@ -1077,8 +1091,10 @@ proptest::proptest! {
 
     /// Random blocks over contracts whose accesses depend on the block's earlier transactions,
     /// beneficiary readers and payers, reverts, out-of-gas loops, creations, self-destructs,
-    /// EIP-161 removals, writes one call down kept or undone, access lists, a few senders with
-    /// nonce chains, the beneficiary absent, empty, a sender or a contract: FAFO in producer mode
+    /// EIP-161 removals, writes one call down kept or undone, access lists, EIP-7702 delegations
+    /// (valid or skipped by nonce and chain), calls with data to delegated accounts, blob
+    /// transactions, a few senders with nonce chains, the beneficiary absent, empty, a sender or
+    /// a contract: FAFO in producer mode
     /// equals the oracle over its order on 1, 2 and 8 threads with both predictions, pipelined
     /// with late commits and on QMDB, and in replay mode over the given order.
     #[test]
@@ -1187,8 +1203,9 @@ fn random_block_contracts_do_what_they_say() {
             random_tx(0, true, delegate(0, 0, 0, 1, 3)),
             random_tx(1, true, RandomCall::CallParty { to: 0, slot: 2, value: 2 }),
         ],
-        // The authority delegated at genesis (nonce 1) moves to the copier, which copies slot 1
-        // to slot 2; the other authority's authorization names a nonce it does not have.
+        // The authority delegated at genesis (nonce 1) moves to the copier, which copies its
+        // slot 2 (zero) over slot 1 (three at genesis); the other authority's authorization names
+        // a nonce it does not have.
         vec![
             random_tx(1, true, delegate(1, 1, 1, 0, 2)),
             random_tx(2, true, delegate(2, 0, 2, 1, 1)),
@@ -1211,11 +1228,7 @@ fn random_block_contracts_do_what_they_say() {
     let destructor_key = U256::from_be_slice(DESTRUCTOR.as_slice());
     assert_eq!(slots_of(changes[3], BALANCE_READER), [(destructor_key, U256::from(1_000))]);
 
-    let delegation_to = |target: Address| {
-        let mut code = vec![0xef, 0x01, 0x00];
-        code.extend_from_slice(target.as_slice());
-        alloy_primitives::keccak256(code)
-    };
+    let delegation_to = |target| alloy_primitives::keccak256(delegation_to(target));
     let account = |changes: &BlockChanges, address: Address| {
         changes.accounts.iter().find(|(changed, _)| *changed == address).map(|(_, a)| *a)
     };
