@@ -339,16 +339,18 @@ impl<S: StateReader + StateCommit> DevChain<S> {
     }
 
     /// Refuses a block whose transactions carry more blob gas than `header`'s fork allows
-    /// (neither revm nor alloy-evm checks the block's total; a producer must).
+    /// (neither revm nor alloy-evm checks the block's total; a producer must), before it runs.
     fn check_blob_gas(
         &self,
         header: &Header,
         transactions: &[RecoveredTx],
     ) -> Result<(), ExecutionError> {
-        let used: u64 = transactions.iter().filter_map(|tx| tx.blob_gas_used()).sum();
-        if used == 0 {
-            return Ok(());
-        }
+        let used = transactions.iter().filter_map(|tx| tx.blob_gas_used()).sum();
+        self.check_blob_gas_used(header, used)
+    }
+
+    /// Refuses `used` blob gas above the maximum of `header`'s fork (0 before Cancun).
+    fn check_blob_gas_used(&self, header: &Header, used: u64) -> Result<(), ExecutionError> {
         let max = blob_params(&self.chain, header.timestamp)
             .map_or(0, |params| params.max_blob_gas_per_block());
         if used > max {
@@ -510,12 +512,7 @@ impl<S: StateReader + StateCommit> DevChain<S> {
         header.gas_used = outcome.gas_used;
         if header.blob_gas_used.is_some() {
             // The producers checked their transactions; an outcome sealed directly is checked here.
-            let max = blob_params(&self.chain, header.timestamp)
-                .map_or(0, |params| params.max_blob_gas_per_block());
-            if outcome.blob_gas_used > max {
-                let used = outcome.blob_gas_used;
-                return Err(ExecutionError::BlobGas { number: header.number, used, max });
-            }
+            self.check_blob_gas_used(&header, outcome.blob_gas_used)?;
             header.blob_gas_used = Some(outcome.blob_gas_used);
         }
         header.receipts_root = outcome.receipts_root;
