@@ -1220,14 +1220,37 @@ fn current_account<S: StateReader>(
 
 /// Makes a committed transaction's writes visible to later ones, at `version`.
 fn publish(overlay: &BlockOverlay, writes: WriteSet, version: Version) {
+    publish_watched(overlay, writes, version, |_| {});
+}
+
+/// [`publish`], calling `after_each` after every write (the tests look at each step).
+///
+/// Workers read while it runs, each write on its own, so every step must keep this true: a
+/// read that returns `version` returns the value the whole publication leaves. Slots go
+/// before accounts for that reason. A wipe (a creation, or an account destroyed) gives every
+/// slot of its account the wipe's version, which is also the version of the constructor's own
+/// slot writes: published after the wipe, a slot read between the two would get zero at the
+/// final version, and pass validation with the wrong value. Published first, a slot read
+/// before the account's write gets the new value, or an older version that fails validation;
+/// and a run that read the account before its write, as every slot read does first, fails on
+/// the account.
+fn publish_watched(
+    overlay: &BlockOverlay,
+    writes: WriteSet,
+    version: Version,
+    mut after_each: impl FnMut(&BlockOverlay),
+) {
     for (code_hash, code) in writes.codes {
         overlay.insert_code(code_hash, code);
-    }
-    for (address, info, storage) in writes.accounts {
-        overlay.write_account(address, info, version, storage, None);
+        after_each(overlay);
     }
     for (address, slot, value) in writes.slots {
         overlay.write_storage(address, slot, value, version, None);
+        after_each(overlay);
+    }
+    for (address, info, storage) in writes.accounts {
+        overlay.write_account(address, info, version, storage, None);
+        after_each(overlay);
     }
 }
 
@@ -1241,6 +1264,71 @@ mod tests {
         contracts::selector,
         workload::{derive_key, sign_and_encode},
     };
+
+    /// A contract created with a constructor that writes two slots, over an address whose
+    /// storage an earlier transaction wrote: at every step of the publication, a read that
+    /// returns the creation's version returns the final value (the race a worker reading
+    /// mid-publication would otherwise win with a wrong value that passes validation).
+    #[test]
+    fn a_version_read_mid_publication_names_its_final_value() {
+        use super::super::overlay::ReadKey;
+        const CONTRACT: Address = Address::repeat_byte(0xc);
+        let overlay = BlockOverlay::for_transactions(4);
+        let old = |slot: u64| (CONTRACT, U256::from(slot));
+        // Written by transaction 0: slot 1 = 5, slot 3 = 9 (an address funded and written
+        // before; a wipe must hide both).
+        overlay.write_account(
+            CONTRACT,
+            Some(AccountInfo::default()),
+            version_of(0),
+            StorageEffect::Kept,
+            Some(None),
+        );
+        overlay.write_storage(old(1).0, old(1).1, U256::from(5), version_of(0), Some(U256::ZERO));
+        overlay.write_storage(old(3).0, old(3).1, U256::from(9), version_of(0), Some(U256::ZERO));
+        let code = Bytecode::new_raw(alloy_primitives::Bytes::from_static(&[0x00]));
+        let info = AccountInfo { nonce: 1, code_hash: code.hash_slow(), ..Default::default() };
+        let writes = WriteSet {
+            accounts: vec![(CONTRACT, Some(info.clone()), StorageEffect::Cleared)],
+            slots: vec![
+                (CONTRACT, U256::from(1), U256::from(7)),
+                (CONTRACT, U256::from(2), U256::from(8)),
+            ],
+            codes: vec![(info.code_hash, code)],
+        };
+        let creation = version_of(1);
+        let final_slots = [(1, 7), (2, 8), (3, 0), (4, 0)];
+        let mut steps = 0;
+        publish_watched(&overlay, writes, creation, |overlay| {
+            steps += 1;
+            for (slot, final_value) in final_slots {
+                if let Some((value, version)) = overlay.storage(CONTRACT, U256::from(slot)) {
+                    assert!(
+                        version != creation || value == U256::from(final_value),
+                        "step {steps}: slot {slot} reads {value} at the creation's version, \
+                         which finally names {final_value}"
+                    );
+                }
+            }
+            let account = overlay.current_version(ReadKey::Account(CONTRACT));
+            if account == creation {
+                for (slot, final_value) in final_slots {
+                    assert_eq!(
+                        overlay.storage(CONTRACT, U256::from(slot)),
+                        Some((U256::from(final_value), creation)),
+                        "step {steps}: the account is published, so its slots must be"
+                    );
+                }
+            }
+        });
+        assert_eq!(steps, 4, "a code, two slots and an account");
+        for (slot, value) in final_slots {
+            assert_eq!(
+                overlay.storage(CONTRACT, U256::from(slot)),
+                Some((U256::from(value), creation))
+            );
+        }
+    }
 
     #[test]
     fn token_selectors_are_the_abi_ones() {
