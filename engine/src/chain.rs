@@ -41,8 +41,9 @@ impl ChainSpec {
     ///
     /// `None` for names this schedule cannot express: "Constantinople" without Petersburg
     /// (alloy-evm's fork-to-spec mapping goes from Petersburg straight to Byzantium, so it would
-    /// run as Byzantium), block-number transitions, and forks after Prague (their blob parameters
-    /// are not wired into [`crate::sequential::evm_env`]).
+    /// run as Byzantium), block-number transitions, and forks after Prague (the fixtures hold no
+    /// test of them, so the conformance runner does not claim them; mainnet replay does run
+    /// them, with their blob parameters: [`crate::sequential::blob_params`]).
     pub fn for_test_fork(name: &str) -> Option<Self> {
         const TEST_CHAIN_ID: u64 = 1;
         let deposit_contract = Some(MAINNET_DEPOSIT_CONTRACT_ADDRESS);
@@ -179,6 +180,30 @@ mod tests {
         {
             assert!(ChainSpec::for_test_fork(unsupported).is_none(), "{unsupported}");
         }
+    }
+
+    /// Mainnet's blob parameters change at Cancun, Prague, Osaka and the blob-parameter-only
+    /// forks after it: a block after Osaka must not get Prague's (its blob base fee, excess and
+    /// maximum all differ).
+    #[test]
+    fn mainnet_blob_parameters_follow_its_forks() {
+        use crate::sequential::blob_params;
+        use alloy_eips::eip7840::BlobParams;
+        use alloy_hardforks::mainnet::*;
+        let mainnet = ChainSpec::mainnet();
+        let at = |timestamp| blob_params(&mainnet, timestamp);
+        assert_eq!(at(MAINNET_CANCUN_TIMESTAMP - 1), None);
+        assert_eq!(at(MAINNET_CANCUN_TIMESTAMP), Some(BlobParams::cancun()));
+        assert_eq!(at(MAINNET_PRAGUE_TIMESTAMP - 1), Some(BlobParams::cancun()));
+        assert_eq!(at(MAINNET_PRAGUE_TIMESTAMP), Some(BlobParams::prague()));
+        assert_eq!(at(MAINNET_OSAKA_TIMESTAMP), Some(BlobParams::osaka()));
+        assert_eq!(at(MAINNET_BPO1_TIMESTAMP - 1), Some(BlobParams::osaka()));
+        assert_eq!(at(MAINNET_BPO1_TIMESTAMP), Some(BlobParams::bpo1()));
+        assert_eq!(at(MAINNET_BPO2_TIMESTAMP), Some(BlobParams::bpo2()));
+        assert_eq!(at(u64::MAX), Some(BlobParams::bpo2()));
+        assert_eq!(BlobParams::bpo2().max_blob_count, 21, "BPO2 allows 21 blobs a block");
+        // The dev chain stays on Prague's.
+        assert_eq!(blob_params(&ChainSpec::dev(DEV_CHAIN_ID), 0), Some(BlobParams::prague()));
     }
 
     #[test]

@@ -16,7 +16,7 @@ use alloy_evm::{
     eth::{receipt_builder::AlloyReceiptBuilder, EthBlockExecutionCtx, EthBlockExecutorFactory},
     EthEvmFactory, EvmEnv, EvmFactory,
 };
-use alloy_hardforks::EthereumHardforks;
+use alloy_hardforks::{EthereumHardfork, EthereumHardforks};
 use alloy_primitives::{Bloom, B256};
 use revm::database::{
     states::bundle_state::BundleRetention, BundleState, OriginalValuesKnown, State,
@@ -74,15 +74,23 @@ pub fn warm_up_kzg() {
     );
 }
 
-/// The blob parameters of the fork active at `timestamp` on `chain` (`None` before Cancun).
+/// The blob parameters of the fork active at `timestamp` on `chain` (`None` before Cancun):
+/// Cancun's, Prague's (EIP-7691), Osaka's (EIP-7918's blob base cost, EIP-7594's cap per
+/// transaction) and those of the blob-parameter-only forks BPO1 and BPO2 (EIP-7892), which
+/// mainnet activates after Osaka. BPO3 to BPO5 have no parameters in alloy-eips and no chain
+/// here schedules them.
 pub fn blob_params(chain: &ChainSpec, timestamp: u64) -> Option<BlobParams> {
-    if chain.is_prague_active_at_timestamp(timestamp) {
-        Some(BlobParams::prague())
-    } else if chain.is_cancun_active_at_timestamp(timestamp) {
-        Some(BlobParams::cancun())
-    } else {
-        None
-    }
+    let schedule = [
+        (EthereumHardfork::Bpo2, BlobParams::bpo2()),
+        (EthereumHardfork::Bpo1, BlobParams::bpo1()),
+        (EthereumHardfork::Osaka, BlobParams::osaka()),
+        (EthereumHardfork::Prague, BlobParams::prague()),
+        (EthereumHardfork::Cancun, BlobParams::cancun()),
+    ];
+    schedule
+        .into_iter()
+        .find(|(fork, _)| chain.is_ethereum_fork_active_at_timestamp(*fork, timestamp))
+        .map(|(_, params)| params)
 }
 
 /// The EVM environment of `header` on `chain`, with the blob parameters of its fork.
