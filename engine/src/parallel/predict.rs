@@ -247,6 +247,9 @@ pub fn predict<S: StateReader>(
                 if is_plain_transfer(tx) && !has_code(state, tx)? {
                     return Ok(Prediction::from_fields(tx, beneficiary));
                 }
+                // Each simulation starts with an empty log of loaded accounts, as a worker's
+                // run does: otherwise it grows with every simulation on this thread.
+                evm.ctx.journal_mut().db_mut().clear_reads();
                 evm.ctx.set_tx(TxEnv::from_recovered_tx(tx.inner(), tx.signer()));
                 let mut handler = DeferredFeeHandler::<_, EVMError<_>, EthFrame>::new();
                 let outcome = handler.run(evm);
