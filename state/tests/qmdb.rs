@@ -179,6 +179,57 @@ fn proofs_verify_for_present_and_absent_keys_and_fail_when_tampered() {
     }
 }
 
+/// A shard whose last twig is exactly full when the store reopens still proves that twig's
+/// entries (recovery keeps only a full twig's root, and proofs used to read its entry tree from
+/// an empty youngest twig).
+#[test]
+fn proofs_verify_after_reopen_with_a_full_last_twig() {
+    const TWIG_ENTRIES: u64 = 2048;
+    // Shards other than shard 0 hold only their sentry: every key here has its top four bits
+    // clear, so shard 0's entry count is the store's less 15.
+    const OTHER_SENTRIES: u64 = 15;
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Qmdb::open(dir.path(), Config::default()).unwrap();
+    let mut model = Model::new();
+    let mut rng = StdRng::seed_from_u64(31);
+    let shard_entries = |store: &Qmdb| store.stats().total_entries - OTHER_SENTRIES;
+    let mut height = 0u64;
+    while shard_entries(&store) < TWIG_ENTRIES {
+        // An insertion appends at most two entries (the key, and its predecessor's new link),
+        // an update one: insert at most half of what is left, and finish with an update to
+        // land on the twig's last slot exactly.
+        let left = TWIG_ENTRIES - shard_entries(&store);
+        let keys: Vec<KeyHash> = match model.keys().next() {
+            Some(existing) if left < 2 => vec![*existing],
+            _ => (0..(left / 2).min(256))
+                .map(|_| {
+                    let mut key = random_key(&mut rng);
+                    key.0[0] &= 0x0f;
+                    key
+                })
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
+                .collect(),
+        };
+        let ops: Vec<_> =
+            keys.into_iter().map(|key| (key, Some(height.to_le_bytes().to_vec()))).collect();
+        apply_model(&mut model, &ops);
+        store.commit_ops(height, ops).unwrap();
+        height += 1;
+    }
+    assert_eq!(shard_entries(&store), TWIG_ENTRIES, "shard 0's last twig is exactly full");
+    let prove_all = |store: &Qmdb| {
+        for (key, value) in &model {
+            let proof = store.prove(key).unwrap();
+            assert_eq!(verify(store.state_root(), key, &proof).unwrap().as_ref(), Some(value));
+        }
+    };
+    prove_all(&store);
+    drop(store);
+    let reopened = Qmdb::open(dir.path(), Config::default()).unwrap();
+    prove_all(&reopened);
+}
+
 #[test]
 fn compaction_and_pruning_keep_reads_and_reproduce_the_root() {
     let dir = tempfile::tempdir().unwrap();

@@ -794,7 +794,10 @@ impl Shard {
         let twig_index = (serial / TWIG_ENTRIES) as usize;
         let leaf = (serial % TWIG_ENTRIES) as usize;
         let twig = &self.twigs[twig_index];
-        let left_path = if twig_index + 1 == self.twigs.len() {
+        // The youngest twig's entry tree is in memory while it fills; a full one's is rebuilt
+        // from the log like an older twig's (recovery keeps a full last twig's root only).
+        let filling = !self.next_serial.is_multiple_of(TWIG_ENTRIES);
+        let left_path = if twig_index + 1 == self.twigs.len() && filling {
             tree_path(&self.youngest, leaf)
         } else {
             // An older twig keeps only its root: rebuild its entry tree from the log.
