@@ -140,6 +140,55 @@ fn heights_must_follow_each_other_and_keys_must_be_unique() {
     store.commit_ops(6, vec![]).unwrap();
 }
 
+/// Writes the store could not read back are refused: a value over the 16 MiB limit before
+/// anything is written, and a block deleting more than 65,535 keys that follow one kept key
+/// (one entry would name them all) with the store left to reopen at the block before. Both used
+/// to be written, with a value rejected on every read or a count cut to 16 bits, and the store
+/// then failed to reopen.
+#[test]
+fn writes_the_store_could_not_read_back_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Qmdb::open(dir.path(), Config::default()).unwrap();
+    let too_long = store.commit_ops(0, vec![(KeyHash([0x22; 32]), Some(vec![0; (1 << 24) + 1]))]);
+    assert!(
+        matches!(&too_long, Err(StateError::Unsupported { reason }) if reason.contains("limit")),
+        "{too_long:?}"
+    );
+    // Refused before any write: the store goes on at the same height.
+    store.commit_ops(0, vec![(KeyHash([0x22; 32]), Some(vec![0; 1 << 24]))]).unwrap();
+
+    // 70,000 keys of shard 1, the only ones there: deleting them all in one block makes the
+    // shard's sentry's next entry deactivate every one.
+    let mut rng = StdRng::seed_from_u64(41);
+    let keys: Vec<KeyHash> = (0..70_000)
+        .map(|_| {
+            let mut key = random_key(&mut rng);
+            key.0[0] = 0x10 | (key.0[0] & 0x0f);
+            key
+        })
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    store.commit_ops(1, keys.iter().map(|key| (*key, Some(vec![1]))).collect()).unwrap();
+    let root = store.state_root();
+    let deleted = store.commit_ops(2, keys.iter().map(|key| (*key, None)).collect());
+    assert!(
+        matches!(&deleted, Err(StateError::Unsupported { reason }) if reason.contains("65535")),
+        "{deleted:?}"
+    );
+    drop(store);
+    let mut store = Qmdb::open(dir.path(), Config::default()).unwrap();
+    assert_eq!((store.last_height(), store.state_root()), (Some(1), root));
+    // In two blocks they fit.
+    let (first, second) = keys.split_at(keys.len() / 2);
+    store.commit_ops(2, first.iter().map(|key| (*key, None)).collect()).unwrap();
+    store.commit_ops(3, second.iter().map(|key| (*key, None)).collect()).unwrap();
+    drop(store);
+    let store = Qmdb::open(dir.path(), Config::default()).unwrap();
+    assert_eq!(store.last_height(), Some(3));
+    assert_eq!(store.stats().live_keys, 1);
+}
+
 fn flip_each_byte_fails(root: B256, key: &KeyHash, proof: &EntryProof) {
     let bytes = proof.to_bytes();
     for index in 0..bytes.len() {

@@ -47,7 +47,7 @@ use std::{
     fs::{self, File},
     path::{Path, PathBuf},
     sync::{
-        atomic::{AtomicBool, Ordering},
+        atomic::{AtomicBool, AtomicU64, Ordering},
         Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard,
     },
     thread,
@@ -112,6 +112,9 @@ pub struct QmdbStats {
     pub disk_bytes: u64,
     /// Heap bytes of the key index.
     pub index_bytes: u64,
+    /// Commits after which deleting the segments compaction had emptied failed (the files stay
+    /// on disk holding only dead entries; the blocks themselves committed).
+    pub prune_failures: u64,
 }
 
 /// The QMDB store in one directory.
@@ -124,8 +127,11 @@ pub struct Qmdb {
     head: RwLock<Head>,
     /// Serialises commits, and gives proofs one consistent state.
     commit: Mutex<()>,
-    /// Set when a commit failed part-way: memory no longer matches disk until reopened.
+    /// Set when a commit failed part-way, or panicked: memory no longer matches disk until
+    /// reopened.
     poisoned: AtomicBool,
+    /// See [`QmdbStats::prune_failures`].
+    prune_failures: AtomicU64,
     /// Held for the store's lifetime: an exclusive lock on `LOCK`.
     _lock: File,
 }
@@ -142,6 +148,17 @@ impl Head {
     fn trim_block_hashes(&mut self) {
         while self.block_hashes.len() > KEPT_BLOCK_HASHES {
             self.block_hashes.pop_first();
+        }
+    }
+}
+
+/// Marks the store poisoned if dropped while its thread unwinds.
+struct PoisonOnPanic<'a>(&'a AtomicBool);
+
+impl Drop for PoisonOnPanic<'_> {
+    fn drop(&mut self) {
+        if thread::panicking() {
+            self.0.store(true, Ordering::Release);
         }
     }
 }
@@ -198,6 +215,7 @@ impl Qmdb {
             head: RwLock::new(Head::default()),
             commit: Mutex::new(()),
             poisoned: AtomicBool::new(false),
+            prune_failures: AtomicU64::new(0),
             _lock: lock,
         };
         let root = store.compute_root();
@@ -241,6 +259,7 @@ impl Qmdb {
             stats.disk_bytes += shard.disk_bytes();
             stats.index_bytes += shard.index_bytes() as u64;
         }
+        stats.prune_failures = self.prune_failures.load(Ordering::Relaxed);
         stats
     }
 
@@ -326,6 +345,9 @@ impl Qmdb {
     /// [`Self::commit_ops`] with the commit lock held by the caller.
     fn commit_ops_locked(&self, height: u64, mut ops: Vec<Op>) -> Result<B256, StateError> {
         self.check_usable()?;
+        // A panic anywhere below (a worker of the pool, an fsync thread) may leave memory
+        // ahead of disk; a caller that catches it must not commit on top.
+        let _poison_on_panic = PoisonOnPanic(&self.poisoned);
         if let Some(last) = read(&self.head).height {
             if height != last + 1 {
                 return Err(StateError::HeightOutOfOrder { last, got: height });
@@ -394,8 +416,14 @@ impl Qmdb {
             (head.height, head.root) = previous;
             return Err(error);
         }
+        // The block is durable from here: failing to delete emptied segments (dead entries
+        // only) must not report it failed, which would have a caller retry a committed height.
+        let mut pruned = true;
         for shard in &self.shards {
-            write(shard).prune(height, config.keep_heights)?;
+            pruned &= write(shard).prune(height, config.keep_heights).is_ok();
+        }
+        if !pruned {
+            self.prune_failures.fetch_add(1, Ordering::Relaxed);
         }
         Ok(root)
     }

@@ -1,7 +1,7 @@
 //! One of the 16 shards: its log, index, twigs and upper tree, and the per-block write path.
 
 use super::{
-    entry::Entry,
+    entry::{Entry, MAX_DEACTIVATED, MAX_VALUE_LEN},
     hash::{
         active_chunk, active_level, active_root, hash_leaf, hash_node, null_nodes, upper_level,
         Hash, ACTIVE_DEPTH, TWIG_DEPTH, TWIG_ENTRIES, TWIG_ROOT_LEVEL, UPPER_DEPTH,
@@ -265,8 +265,17 @@ impl Shard {
     /// Validates `ops` (sorted, unique keys of this shard) without changing anything: every
     /// error a block can cause is found here, before the first write.
     pub fn check_ops(&self, ops: &[Op]) -> Result<(), StateError> {
-        for (key, _) in ops {
+        for (key, value) in ops {
             self.check_key(key)?;
+            if let Some(value) = value.as_ref().filter(|value| value.len() > MAX_VALUE_LEN) {
+                return Err(StateError::Unsupported {
+                    reason: format!(
+                        "a value of {} bytes under key hash {key:?} is over the store's limit of \
+                         {MAX_VALUE_LEN} bytes per value",
+                        value.len()
+                    ),
+                });
+            }
         }
         Ok(())
     }
@@ -298,14 +307,30 @@ impl Shard {
         let mut structural: Vec<KeyHash> = created.iter().chain(deleted.keys()).copied().collect();
         structural.sort_unstable();
         let mut created_successor: HashMap<KeyHash, KeyHash> = HashMap::new();
+        // Per deleted key, the nearest kept key below it. Keys come in order, so a deleted
+        // predecessor's is already known: a run of deleted keys costs one lookup each, not a
+        // walk back over the run (quadratic in its length).
+        let mut kept_below: HashMap<KeyHash, u64> = HashMap::new();
         for key in &structural {
             let mut predecessor = self.predecessor(key)?;
             let is_created = !deleted.contains_key(key);
             if is_created {
                 created_successor.insert(*key, predecessor.1.next);
             }
-            while deleted.contains_key(&predecessor.1.key) {
-                predecessor = self.predecessor(&predecessor.1.key)?;
+            if deleted.contains_key(&predecessor.1.key) {
+                predecessor = match kept_below.get(&predecessor.1.key) {
+                    Some(&position) => (position, self.log.read_entry(position)?.0),
+                    None => {
+                        let mut walked = predecessor;
+                        while deleted.contains_key(&walked.1.key) {
+                            walked = self.predecessor(&walked.1.key)?;
+                        }
+                        walked
+                    }
+                };
+            }
+            if !is_created {
+                kept_below.insert(*key, predecessor.0);
             }
             let created_below = created[..created.partition_point(|c| c < key)].last().copied();
             let target = match created_below {
@@ -323,6 +348,19 @@ impl Shard {
             if let Some((_, gone)) = deleted.get(key) {
                 rewrites.get_mut(&target).expect("inserted above").deactivate.push(gone.serial);
             }
+        }
+        // The one limit only the lookups show (so it poisons the store like a failed write,
+        // though nothing was written): one entry names at most MAX_DEACTIVATED serials.
+        if let Some((key, rewrite)) =
+            rewrites.iter().find(|(_, rewrite)| rewrite.deactivate.len() > MAX_DEACTIVATED)
+        {
+            return Err(StateError::Unsupported {
+                reason: format!(
+                    "a block deletes {} keys that follow key hash {key:?} in one run; at most \
+                     {MAX_DEACTIVATED} such deletions fit in one block",
+                    rewrite.deactivate.len()
+                ),
+            });
         }
         let rewrites: Vec<(KeyHash, Rewrite)> = rewrites.into_iter().collect();
         Ok(ApplyPlan {
