@@ -189,6 +189,27 @@ fn writes_the_store_could_not_read_back_are_refused() {
     assert_eq!(store.stats().live_keys, 1);
 }
 
+/// A creation stopped before its first metadata record (a crash, or a shard that failed to
+/// open) left shard files that made every later open fail; it is now created again. A store
+/// holding data whose record is gone is still refused.
+#[test]
+fn an_interrupted_creation_is_created_again() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(Qmdb::open(dir.path(), Config::default()).unwrap());
+    // What a creation leaves before writing its record: every shard with its sentry.
+    std::fs::remove_file(dir.path().join("META")).unwrap();
+    let mut store = Qmdb::open(dir.path(), Config::default()).unwrap();
+    assert_eq!(store.last_height(), None);
+    store.commit_ops(0, vec![(KeyHash([0x11; 32]), Some(vec![1]))]).unwrap();
+    drop(store);
+    std::fs::remove_file(dir.path().join("META")).unwrap();
+    let opened = Qmdb::open(dir.path(), Config::default());
+    assert!(
+        matches!(&opened, Err(StateError::CorruptDatabase { reason, .. }) if reason.contains("hold data")),
+        "{opened:?}"
+    );
+}
+
 fn flip_each_byte_fails(root: B256, key: &KeyHash, proof: &EntryProof) {
     let bytes = proof.to_bytes();
     for index in 0..bytes.len() {

@@ -5,6 +5,7 @@
 //! is reported as corruption instead of being trusted.
 
 use super::{
+    entry::ENTRY_HEADER_LEN,
     log::{corrupt, io_error, sync_dir},
     shard::ShardMeta,
     Config,
@@ -141,14 +142,20 @@ impl Meta {
         match fs::read(&path) {
             Ok(bytes) => Self::decode(&bytes, &path).map(Some),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let has_shards = fs::read_dir(dir)
+                let shard_dirs: Vec<_> = fs::read_dir(dir)
                     .map_err(|e| io_error(dir, e))?
                     .filter_map(Result::ok)
-                    .any(|item| item.file_name().to_string_lossy().starts_with("shard-"));
-                if has_shards {
+                    .filter(|item| item.file_name().to_string_lossy().starts_with("shard-"))
+                    .map(|item| item.path())
+                    .collect();
+                // A creation stopped before its first record (a crash, a failed shard) leaves
+                // shard files holding at most their sentries and no data: it is created again,
+                // which resets them. Anything more is a store whose record is gone.
+                if log_bytes(&shard_dirs)? > SHARD_COUNT as u64 * ENTRY_HEADER_LEN as u64 {
                     return Err(corrupt(
                         &path,
-                        "shard files exist but the metadata record is missing",
+                        "shard files hold data but the metadata record is missing; the store \
+                         cannot be recovered without it",
                     ));
                 }
                 Ok(None)
@@ -186,4 +193,18 @@ impl<'a> Reader<'a> {
     fn u64(&mut self) -> Option<u64> {
         self.take(8).map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")))
     }
+}
+
+/// Bytes of log segments in the shard directories `shard_dirs`.
+fn log_bytes(shard_dirs: &[std::path::PathBuf]) -> Result<u64, StateError> {
+    let mut total = 0;
+    for shard_dir in shard_dirs {
+        for item in fs::read_dir(shard_dir).map_err(|e| io_error(shard_dir, e))? {
+            let item = item.map_err(|e| io_error(shard_dir, e))?;
+            if item.file_name().to_string_lossy().starts_with("seg-") {
+                total += item.metadata().map_err(|e| io_error(&item.path(), e))?.len();
+            }
+        }
+    }
+    Ok(total)
 }
