@@ -231,6 +231,7 @@ pub fn run_repeated(
     header_root: HeaderRoot,
     runs: usize,
 ) -> Result<Vec<BenchReport>, BenchError> {
+    check_parent_datadir(store, "each run gets a fresh store in a subdirectory")?;
     let prepared = Prepared::generate(config)?;
     (1..=runs.max(1))
         .map(|k| {
@@ -324,6 +325,7 @@ pub fn run_both(
     rounds: usize,
     ceiling: bool,
 ) -> Result<BothRuns, BenchError> {
+    check_parent_datadir(store, "each engine gets a fresh store in a subdirectory")?;
     let prepared = Prepared::generate(config)?;
     let fafo_engine = EngineKind::Fafo { threads, prediction };
     let mut fafo_runs = Vec::with_capacity(rounds);
@@ -608,15 +610,37 @@ type Pipeline<S> = fn(DevChain<S>) -> Result<DevChain<S>, ExecutionError>;
 
 /// The directory a benchmark's fresh store goes in: `datadir`, which must be empty or absent, or
 /// a new temporary directory (returned too, so it lives as long as the store and is then removed).
+/// `dir` may hold a fresh store: it is absent or an empty directory.
+fn check_datadir(dir: &Path, why_empty: &str) -> Result<(), String> {
+    match std::fs::read_dir(dir).map(|mut entries| entries.next().is_some()) {
+        Ok(true) => Err(format!("--datadir {} is not empty; {why_empty}", dir.display())),
+        Ok(false) => Ok(()),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(_) if dir.exists() && !dir.is_dir() => {
+            Err(format!("--datadir {} is a file, not a directory", dir.display()))
+        }
+        Err(error) => Err(format!("--datadir {} cannot be read: {error}", dir.display())),
+    }
+}
+
+/// Checks, before the first of several runs, the data directory their stores' subdirectories
+/// go in: each run checks only its own.
+fn check_parent_datadir(store: &StoreKind, why_empty: &str) -> Result<(), BenchError> {
+    match store {
+        StoreKind::Qmdb { datadir: Some(dir) } => {
+            check_datadir(dir, why_empty).map_err(BenchError::DataDir)
+        }
+        _ => Ok(()),
+    }
+}
+
 pub(crate) fn fresh_datadir(
     datadir: Option<&Path>,
     why_empty: &str,
 ) -> Result<(Option<tempfile::TempDir>, PathBuf), String> {
     match datadir {
         Some(dir) => {
-            if std::fs::read_dir(dir).is_ok_and(|mut d| d.next().is_some()) {
-                return Err(format!("--datadir {} is not empty; {why_empty}", dir.display()));
-            }
+            check_datadir(dir, why_empty)?;
             Ok((None, dir.to_path_buf()))
         }
         None => {

@@ -27,6 +27,9 @@ use zero_state::{qmdb::Config, KeyHash, Qmdb, StateCommit, StateError, StateKey}
 
 /// Operations per transaction of the `mixed` phase: 15 reads, 9 updates, 1 create, 1 delete.
 pub const MIXED_OPS_PER_TX: usize = 26;
+/// Most keys one run may create: 2^34, a 2 GiB bitmap of deletions here and far more than one
+/// machine's disk holds in QMDB entries.
+pub const MAX_KEYS: u64 = 1 << 34;
 /// Largest population block, bounding the memory of one block's operations.
 const POPULATE_BLOCK: usize = 1 << 16;
 
@@ -216,6 +219,27 @@ pub fn run(
     if config.blocks == 0 {
         return Err(StateBenchError::Config("--blocks 0: run at least one block".into()));
     }
+    // A mixed block reads, updates and deletes this many distinct live keys at the least.
+    let mixed_keys = MIXED_OPS_PER_TX as u64 - 1;
+    if config.entries < mixed_keys {
+        return Err(StateBenchError::Config(format!(
+            "--entries {}: the mixed phase needs at least {mixed_keys} keys",
+            config.entries
+        )));
+    }
+    // Keys ever created: the populated ones and two per timed operation (create, mixed).
+    let keys_ever = (config.blocks as u64)
+        .checked_mul(config.ops_per_block as u64)
+        .and_then(|ops| ops.checked_mul(2))
+        .and_then(|created| created.checked_add(config.entries))
+        .filter(|&keys| keys <= MAX_KEYS);
+    let Some(keys_ever) = keys_ever else {
+        return Err(StateBenchError::Config(format!(
+            "--entries {} with --blocks {} of --ops-per-block {} creates more than the {MAX_KEYS} \
+             keys a run may",
+            config.entries, config.blocks, config.ops_per_block
+        )));
+    };
     if config.ops_per_block as u64 > config.entries {
         return Err(StateBenchError::Config(format!(
             "--ops-per-block {} exceeds --entries {}: a delete block needs that many keys",
@@ -228,8 +252,7 @@ pub fn run(
     )
     .map_err(StateBenchError::Config)?;
     // Everything the benchmark itself keeps is allocated before the baseline.
-    let capacity_words =
-        (config.entries + 2 * (config.blocks * config.ops_per_block) as u64).div_ceil(64) as usize;
+    let capacity_words = keys_ever.div_ceil(64) as usize;
     let mut deleted = Vec::with_capacity(capacity_words);
     deleted.resize(1, 0);
     let store = Qmdb::open(&dir, Config::default())?;

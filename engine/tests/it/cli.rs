@@ -48,6 +48,13 @@ fn bench_rejects_bad_configurations() {
         &["bench", "--datadir", full.path().to_str().unwrap(), "--txs", "10"],
         "is not empty",
     );
+    // Runs that keep their stores in subdirectories check the directory itself too.
+    let full_dir = full.path().to_str().unwrap();
+    assert_bad_input(&["bench", "--engine", "both", "--datadir", full_dir], "is not empty");
+    assert_bad_input(&["bench", "--repeat", "2", "--datadir", full_dir], "is not empty");
+    let file = full.path().join("something");
+    assert_bad_input(&["bench", "--datadir", file.to_str().unwrap()], "is a file");
+    assert_bad_input(&["bench", "--workload", "amm", "--pools", "1000000000000"], "--pools");
 }
 
 #[test]
@@ -58,6 +65,18 @@ fn state_bench_rejects_bad_configurations() {
     let full = tempfile::tempdir().unwrap();
     std::fs::write(full.path().join("something"), b"x").unwrap();
     assert_bad_input(&["state-bench", "--datadir", full.path().to_str().unwrap()], "is not empty");
+    let file = full.path().join("something");
+    assert_bad_input(&["state-bench", "--datadir", file.to_str().unwrap()], "is a file");
+    // Fewer keys than a mixed block takes used to loop for ever picking them.
+    assert_bad_input(
+        &["state-bench", "--entries", "10", "--ops-per-block", "10", "--blocks", "1"],
+        "at least 25 keys",
+    );
+    assert_bad_input(&["state-bench", "--entries", "100000000000000"], "more than the");
+    assert_bad_input(
+        &["state-bench", "--blocks", "18446744073709551615", "--ops-per-block", "2"],
+        "more than the",
+    );
 }
 
 #[test]
@@ -229,6 +248,30 @@ fn da_files_round_trip_and_bad_chunks_are_rejected() {
     // Impossible parameters are bad input.
     assert_bad_input(&["da-bench", "--n", "4", "--k", "4", "--size", "1000"], "k");
     assert_bad_input(&["da-bench", "--profile", "slow"], "slow");
+    // Sizes past the profile's maximum are refused before the block is allocated (this one
+    // used to abort on a 10^15-byte allocation).
+    assert_bad_input(&["da-bench", "--size", "1000000000000000"], "1000000000000000");
+    // So is a file that large, before it is read (a sparse 3 GiB file).
+    let huge = dir.path().join("huge.bin");
+    std::fs::File::create(&huge).unwrap().set_len(3 << 30).unwrap();
+    let huge_out = dir.path().join("huge-chunks");
+    assert_bad_input(
+        &[
+            "da",
+            "encode",
+            "--profile",
+            "fast",
+            "--input",
+            &path(&huge),
+            "--out",
+            &path(&huge_out),
+            "--n",
+            "8",
+            "--k",
+            "3",
+        ],
+        "3221225472",
+    );
 }
 
 /// Runs `bench` with `args` and `--json`, expects success, and returns its JSON lines.

@@ -203,7 +203,34 @@ fn the_conformance_command_reports_and_exits_by_outcome() {
     assert_eq!(code, 2, "a missing directory is bad input; stderr: {stderr}");
     assert!(stderr.contains("not found"), "{stderr}");
 
+    let not_a_dir = scratch.path().join("absent-scratch");
+    let (code, _, stderr) = producer(&[
+        "conformance",
+        "--suite",
+        "state",
+        "--path",
+        bad,
+        "--state",
+        "qmdb",
+        "--scratch-dir",
+        not_a_dir.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 2, "a scratch directory that is not one is bad input; stderr: {stderr}");
+    assert!(stderr.contains("--scratch-dir"), "{stderr}");
+
     let Some(root) = ethereum_tests("conformance command") else { return };
+    let misspelt = root.join("GeneralStateTests/stChainId");
+    let (code, _, stderr) = producer(&[
+        "conformance",
+        "--suite",
+        "state",
+        "--path",
+        misspelt.to_str().unwrap(),
+        "--fork",
+        "Cancn",
+    ]);
+    assert_eq!(code, 2, "a fork no test names is bad input; stderr: {stderr}");
+    assert!(stderr.contains("--fork Cancn"), "{stderr}");
     let path = root.join("GeneralStateTests/stCreate2");
     let skips = scratch.path().join("skips.jsonl");
     let tmpfs = Path::new("/dev/shm");

@@ -76,9 +76,8 @@ pub fn da_bench(
         Profile::Fast => super::fast::check_params(n, k)?,
         Profile::SemiAvid => super::semi_avid::check_params(n, k)?,
     }
-    if size == 0 {
-        return Err(SvidError::EmptyBlock);
-    }
+    // Before the block is allocated: a size past the profile's maximum is refused here.
+    super::check_block_len(profile, size as u64, k)?;
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads.unwrap_or(0))
         .build()

@@ -85,7 +85,7 @@ pub fn check_params(n: usize, k: usize) -> Result<()> {
     Ok(())
 }
 
-fn check_len(len: u64) -> Result<()> {
+pub(super) fn check_len(len: u64) -> Result<()> {
     if len == 0 {
         return Err(SvidError::EmptyBlock);
     }

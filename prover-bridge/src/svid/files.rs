@@ -4,7 +4,9 @@
 //! `encode_file` writes `commitment.bin` and `chunk-00000.bin` ... `chunk-NNNNN.bin` (one per
 //! chunk, numbered by index) into a directory.
 
-use super::{encode, reconstruct, verify_chunk, Chunk, Commitment, Profile, Result, SvidError};
+use super::{
+    encode, fast, reconstruct, verify_chunk, Chunk, Commitment, Profile, Result, SvidError,
+};
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -17,8 +19,26 @@ pub struct EncodedFiles {
     pub chunks: Vec<PathBuf>,
 }
 
+/// Largest file read: no block, chunk or commitment of either profile is larger (the fast
+/// profile's blocks stop at 2 GiB). Reading stops there, so a device such as /dev/zero or a
+/// huge file is refused instead of filling memory.
+const MAX_FILE_BYTES: u64 = fast::MAX_BLOCK_BYTES + (1 << 20);
+
 fn read(path: &Path) -> Result<Vec<u8>> {
-    fs::read(path).map_err(|source| SvidError::Io { path: path.to_owned(), source })
+    use std::io::Read;
+    let io = |source| SvidError::Io { path: path.to_owned(), source };
+    let mut bytes = Vec::new();
+    fs::File::open(path)
+        .map_err(io)?
+        .take(MAX_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(io)?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(io(std::io::Error::other(format!(
+            "larger than the {MAX_FILE_BYTES} bytes any block, chunk or commitment may have"
+        ))));
+    }
+    Ok(bytes)
 }
 
 fn write(path: &Path, bytes: &[u8]) -> Result<()> {
@@ -39,6 +59,12 @@ pub fn encode_file(
     n: usize,
     k: usize,
 ) -> Result<EncodedFiles> {
+    // A block too large for the profile is refused before it is read.
+    if let Ok(metadata) = fs::metadata(input) {
+        if metadata.is_file() {
+            super::check_block_len(profile, metadata.len(), k)?;
+        }
+    }
     let block = read(input)?;
     let (commitment, chunks) = encode(profile, &block, n, k)?;
     fs::create_dir_all(out_dir)

@@ -148,6 +148,15 @@ impl Chunk {
     }
 }
 
+/// Checks that a block of `len` bytes can be encoded by `profile` with `k` data chunks
+/// (`k` itself is checked with `n` by the encoders): what callers run before they allocate it.
+pub fn check_block_len(profile: Profile, len: u64, k: usize) -> Result<()> {
+    match profile {
+        Profile::Fast => fast::check_len(len),
+        Profile::SemiAvid => semi_avid::check_len(len, k.max(1)).map(|_| ()),
+    }
+}
+
 /// Encodes `block` into a commitment and `n` chunks, any `k` of which rebuild it.
 pub fn encode(
     profile: Profile,

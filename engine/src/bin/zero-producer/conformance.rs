@@ -93,14 +93,31 @@ pub fn run(args: ConformanceArgs) -> Result<(), Failure> {
             StateArg::Memory => StoreKind::Memory,
             StateArg::Qmdb => StoreKind::Qmdb,
         },
-        fork: (args.fork != "all").then_some(args.fork),
+        fork: (args.fork != "all").then_some(args.fork.clone()),
         scratch_dir: args.scratch_dir,
     };
+    if let Some(scratch) = &options.scratch_dir {
+        if !scratch.is_dir() {
+            return Err(Failure::input(format!(
+                "--scratch-dir {} is not a directory; give an existing one, such as /dev/shm",
+                scratch.display()
+            )));
+        }
+    }
     let report = match args.suite {
         SuiteArg::Blockchain => run_blockchain_suite(&dir, &options),
         SuiteArg::State => run_state_suite(&dir, &options),
     }
     .map_err(Failure::input)?;
+    // A misspelt fork selects nothing: say so rather than pass an empty run.
+    if report.total == 0 && options.fork.is_some() {
+        return Err(Failure::input(format!(
+            "no test under {} is for --fork {}; forks are named as in ethereum/tests (Cancun, \
+             Shanghai, ShanghaiToCancunAtTime15k, ...), or \"all\"",
+            dir.display(),
+            args.fork
+        )));
+    }
 
     print_report(&report, args.json)?;
     if let Some(path) = &args.skips_file {

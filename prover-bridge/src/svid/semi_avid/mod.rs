@@ -123,7 +123,7 @@ pub fn rows_for(len: u64, k: usize) -> u64 {
     len.div_ceil(BYTES_PER_ELEMENT as u64).div_ceil(k as u64)
 }
 
-fn check_len(len: u64, k: usize) -> Result<u64> {
+pub(in crate::svid) fn check_len(len: u64, k: usize) -> Result<u64> {
     if len == 0 {
         return Err(SvidError::EmptyBlock);
     }
