@@ -682,7 +682,7 @@ fn run_on<S: StateReader + StateCommit>(
         EngineKind::Fafo { threads, .. } => {
             // Idle workers leave their time to the previous block's commit and the
             // transactions trie, which the producer runs beside them.
-            let executor = ParallelExecutor::new(threads).with_idle_receipt_hashing(false);
+            let executor = ParallelExecutor::try_new(threads)?.with_idle_receipt_hashing(false);
             (executor.threads(), Some(executor))
         }
     };

@@ -25,6 +25,14 @@ pub enum ExecutionError {
     /// The dev chain's commit pipeline was misused (an engine bug or a wrong setting).
     #[error("commit pipeline: {0}")]
     Pipeline(String),
+    /// The operating system would not start the parallel executor's worker threads.
+    #[error("cannot start {threads} worker threads: {reason}; ask for fewer with --threads")]
+    Threads {
+        /// Workers asked for, the calling thread included.
+        threads: usize,
+        /// What the thread pool reported.
+        reason: String,
+    },
     /// The block's blob transactions carry more blob gas than its fork allows per block.
     #[error(
         "block {number}: its transactions carry {used} blob gas ({} blobs), above the fork's \

@@ -251,22 +251,38 @@ struct Committer {
 
 impl ParallelExecutor {
     /// An executor with `threads` workers (default: one per core).
+    ///
+    /// # Panics
+    ///
+    /// If the operating system will not start the worker threads; [`Self::try_new`] returns
+    /// that as an error instead.
     pub fn new(threads: Option<usize>) -> Self {
+        Self::try_new(threads).unwrap_or_else(|error| panic!("{error}"))
+    }
+
+    /// [`Self::new`], with a refusal of the worker threads as an error.
+    pub fn try_new(threads: Option<usize>) -> Result<Self, ExecutionError> {
         let topology = Topology::detect(threads);
         let cores: Vec<_> = topology.workers.iter().skip(1).map(|(core, _)| *core).collect();
-        let helpers = (!cores.is_empty()).then(|| {
-            rayon::ThreadPoolBuilder::new()
-                .num_threads(cores.len())
-                .thread_name(|index| format!("fafo-worker-{}", index + 1))
-                .start_handler(move |index| {
-                    if let Some(core) = cores[index] {
-                        core_affinity::set_for_current(core);
-                    }
-                })
-                .build()
-                .expect("the operating system refused to start the executor's worker threads")
-        });
-        Self { topology, helpers, codes: CodeCache::default(), idle_receipt_hashing: true }
+        let workers = topology.threads();
+        let helpers = (!cores.is_empty())
+            .then(|| {
+                rayon::ThreadPoolBuilder::new()
+                    .num_threads(cores.len())
+                    .thread_name(|index| format!("fafo-worker-{}", index + 1))
+                    .start_handler(move |index| {
+                        if let Some(core) = cores[index] {
+                            core_affinity::set_for_current(core);
+                        }
+                    })
+                    .build()
+                    .map_err(|error| ExecutionError::Threads {
+                        threads: workers,
+                        reason: error.to_string(),
+                    })
+            })
+            .transpose()?;
+        Ok(Self { topology, helpers, codes: CodeCache::default(), idle_receipt_hashing: true })
     }
 
     /// Whether workers with nothing to run hash the leaves of the committed receipts (on by

@@ -9,6 +9,7 @@ use zero_engine::{
     },
     devchain::HeaderRoot,
     parallel::PredictionMode,
+    ExecutionError,
 };
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -144,6 +145,7 @@ pub fn run(args: BenchArgs) -> Result<(), Failure> {
     let failure = |error| match error {
         BenchError::Workload(error) => Failure::input(error),
         BenchError::DataDir(error) => Failure::input(error),
+        BenchError::Execution(error @ ExecutionError::Threads { .. }) => Failure::input(error),
         other => Failure::run(other),
     };
     let runs = args.repeat as usize;

@@ -117,7 +117,8 @@ pub fn run(args: ReplayArgs) -> Result<(), Failure> {
     }
 
     let chain = ChainSpec::mainnet();
-    let executor = ParallelExecutor::new(args.threads.map(usize::from));
+    let executor =
+        ParallelExecutor::try_new(args.threads.map(usize::from)).map_err(Failure::input)?;
     let prediction = match args.predict {
         PredictArg::Simulate => PredictionMode::Simulate,
         PredictArg::Fields => PredictionMode::Fields,
