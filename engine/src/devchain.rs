@@ -332,6 +332,7 @@ impl<S: StateReader + StateCommit> DevChain<S> {
             excess_blob_gas,
             // A zone has no beacon chain; the parent hash stands in for the beacon root.
             parent_beacon_block_root: Some(parent_hash),
+            // Filled in from the block's requests when it is sealed.
             requests_hash: Some(EMPTY_REQUESTS_HASH),
             mix_hash: parent_hash,
             ..Header::default()
@@ -517,6 +518,9 @@ impl<S: StateReader + StateCommit> DevChain<S> {
         }
         header.receipts_root = outcome.receipts_root;
         header.logs_bloom = outcome.logs_bloom;
+        if header.requests_hash.is_some() {
+            header.requests_hash = Some(outcome.requests.requests_hash());
+        }
         let hash = match self.header_root {
             HeaderRoot::Own => {
                 let state = self.state_mut()?;

@@ -10,7 +10,9 @@ use crate::{
     ExecutionError,
 };
 use alloy_consensus::{Header, ReceiptEnvelope, TxReceipt};
-use alloy_eips::{eip2718::Encodable2718, eip4895::Withdrawal, eip7840::BlobParams};
+use alloy_eips::{
+    eip2718::Encodable2718, eip4895::Withdrawal, eip7685::Requests, eip7840::BlobParams,
+};
 use alloy_evm::{
     block::{BlockExecutionError, BlockExecutionResult, BlockExecutor, BlockExecutorFactory},
     eth::{receipt_builder::AlloyReceiptBuilder, EthBlockExecutionCtx, EthBlockExecutorFactory},
@@ -55,6 +57,9 @@ pub struct BlockOutcome {
     pub receipts_root: B256,
     /// The state changes, ready to commit at the block's height.
     pub changes: BlockChanges,
+    /// The execution-layer requests the block's post-block system calls returned (EIP-7685;
+    /// empty before Prague): what the header's `requests_hash` commits to.
+    pub requests: Requests,
 }
 
 impl BlockOutcome {
@@ -188,6 +193,7 @@ pub(crate) fn outcome_with_root(
         blob_gas_used: result.blob_gas_used,
         logs_bloom,
         changes,
+        requests: result.requests,
     }
 }
 

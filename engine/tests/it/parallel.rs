@@ -1259,6 +1259,42 @@ fn delegate(authority: u8, target: u8, nonce: u8, chain: u8, slot: u8) -> Random
 
 /// A block whose blobs exceed the fork's maximum is refused before it runs, by both engines,
 /// and the chain stays where it was.
+/// A withdrawal request (EIP-7002) made in a block reaches its header's `requests_hash`, the
+/// same from both engines (the dev chain's headers used to carry the empty hash whatever the
+/// block requested).
+#[test]
+fn a_withdrawal_request_reaches_the_header() {
+    use alloy_eips::{eip7002::WITHDRAWAL_REQUEST_PREDEPLOY_ADDRESS, eip7685::EMPTY_REQUESTS_HASH};
+    let genesis = funded(2);
+    // A validator's public key, then the amount in gwei; the fee is 1 wei while no request is
+    // queued.
+    let mut input = vec![0x11u8; 48];
+    input.extend_from_slice(&32_000_000_000u64.to_be_bytes());
+    let block = vec![signed(0, 0, WITHDRAWAL_REQUEST_PREDEPLOY_ADDRESS, 1, Bytes::from(input))];
+    let spec = ChainSpec::dev(DEV_CHAIN_ID);
+    let mut sequential =
+        DevChain::genesis(spec.clone(), MemoryState::new(), &genesis, 30_000_000).unwrap();
+    let mut parallel = DevChain::genesis(spec, MemoryState::new(), &genesis, 30_000_000).unwrap();
+    let expected = sequential.produce_sequential(COINBASE, &block).unwrap();
+    let executor = ParallelExecutor::new(Some(2));
+    let (produced, _) =
+        parallel.produce_fafo(COINBASE, &block, &executor, PredictionMode::Simulate).unwrap();
+    let receipt = &expected.outcome.receipts[0];
+    assert!(receipt.status(), "the request call succeeded");
+    let requests = &expected.outcome.requests;
+    assert_eq!(requests.len(), 1, "one request type");
+    let withdrawals = &requests.iter().next().unwrap();
+    assert_eq!(withdrawals[0], 0x01, "withdrawal requests are type 1");
+    assert_eq!(withdrawals.len(), 1 + 20 + 48 + 8, "one request: source, key, amount");
+    assert_ne!(expected.header.requests_hash, Some(EMPTY_REQUESTS_HASH));
+    assert_eq!(expected.header.requests_hash, Some(requests.requests_hash()));
+    assert_eq!(produced.outcome.requests, expected.outcome.requests);
+    assert_eq!(produced.header, expected.header);
+    // The next block, without one, is back to the empty hash.
+    let next = sequential.produce_sequential(COINBASE, &[]).unwrap();
+    assert_eq!(next.header.requests_hash, Some(EMPTY_REQUESTS_HASH));
+}
+
 #[test]
 fn a_block_over_the_blob_maximum_is_a_typed_error() {
     let genesis = random_genesis(false);

@@ -161,7 +161,8 @@ pub fn run(args: ReplayArgs) -> Result<(), Failure> {
                 let outcomes_match = outcome.receipts == expected.receipts
                     && outcome.changes == expected.changes
                     && outcome.gas_used == expected.gas_used
-                    && outcome.logs_bloom == expected.logs_bloom;
+                    && outcome.logs_bloom == expected.logs_bloom
+                    && outcome.requests == expected.requests;
                 all_match &= outcomes_match && fafo.passed();
                 sequential_total += sequential_seconds;
                 fafo_total += fafo_seconds;
