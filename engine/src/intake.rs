@@ -3,7 +3,7 @@
 //! Decoding and sender recovery (one secp256k1 public-key recovery per transaction, the costly
 //! part) run in parallel on rayon's pool; the output keeps the input order.
 
-use alloy_consensus::{transaction::SignerRecoverable, TxEnvelope};
+use alloy_consensus::{transaction::SignerRecoverable, Signed, TxEnvelope};
 use alloy_eips::eip2718::Decodable2718;
 use alloy_primitives::Bytes;
 use rayon::prelude::*;
@@ -43,7 +43,22 @@ pub fn decode_transaction(index: usize, raw: &[u8]) -> Result<TxEnvelope, Intake
             reason: format!("{} trailing bytes after the transaction", cursor.len()),
         });
     }
-    Ok(envelope)
+    Ok(without_sidecar(envelope))
+}
+
+/// A blob transaction as a block holds it: in its network form (EIP-4844) it also carries its
+/// blobs, commitments and proofs, which must not reach the block's transactions root. Its hash
+/// already leaves them out. The sidecar is dropped unchecked: intake does not verify blobs
+/// against the transaction's versioned hashes (a mempool's job).
+fn without_sidecar(envelope: TxEnvelope) -> TxEnvelope {
+    match envelope {
+        TxEnvelope::Eip4844(signed) => {
+            let (tx, signature, hash) = signed.into_parts();
+            let (tx, _) = tx.strip_sidecar();
+            TxEnvelope::Eip4844(Signed::new_unchecked(tx, signature, hash))
+        }
+        other => other,
+    }
 }
 
 /// Recovers the sender of `envelope` (EIP-2 low-s rule enforced).
@@ -65,6 +80,48 @@ pub fn intake(raw: &[Bytes]) -> Result<Vec<RecoveredTx>, IntakeError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A blob transaction sent with its sidecar (the network form) enters without it: encoded
+    /// for the block, it is the bare transaction, with the same hash and sender.
+    #[test]
+    fn a_blob_transaction_enters_without_its_sidecar() {
+        use alloy_consensus::{TxEip4844, TxEip4844Variant, TxEip4844WithSidecar};
+        use alloy_eips::{
+            eip2718::Encodable2718,
+            eip4844::{Blob, BlobTransactionSidecar, Bytes48},
+        };
+        use alloy_primitives::B256;
+        use zero_fixtures::workload::{derive_key, sign_and_encode};
+        let (secret, sender) = derive_key(3, 0);
+        let tx = TxEip4844 {
+            chain_id: 1,
+            gas_limit: 21_000,
+            max_fee_per_gas: 10,
+            max_fee_per_blob_gas: 1,
+            blob_versioned_hashes: vec![B256::repeat_byte(1)],
+            ..Default::default()
+        };
+        let sidecar = BlobTransactionSidecar::new(
+            vec![Blob::repeat_byte(7)],
+            vec![Bytes48::repeat_byte(8)],
+            vec![Bytes48::repeat_byte(9)],
+        );
+        let bare = sign_and_encode(
+            TxEip4844Variant::<BlobTransactionSidecar>::TxEip4844(tx.clone()),
+            &secret,
+        );
+        let network = sign_and_encode(
+            TxEip4844Variant::TxEip4844WithSidecar(TxEip4844WithSidecar::from_tx_and_sidecar(
+                tx, sidecar,
+            )),
+            &secret,
+        );
+        assert!(network.len() > bare.len() + 131_072, "the network form carries the blob");
+        let entered = intake(&[network, bare.clone()]).unwrap();
+        assert_eq!(entered[0].inner().encoded_2718(), bare.to_vec());
+        assert_eq!(entered[0].tx_hash(), entered[1].tx_hash());
+        assert_eq!((entered[0].signer(), entered[1].signer()), (sender, sender));
+    }
 
     #[test]
     fn garbage_and_trailing_bytes_are_typed_errors() {
