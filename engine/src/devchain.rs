@@ -119,6 +119,9 @@ pub struct DevChain<S> {
     /// Set by [`DevChain::pipelined`].
     spawn_commit: Option<SpawnCommit<S>>,
     in_flight: Option<InFlight>,
+    /// Set when a background commit failed: the head's block never reached the store, so no
+    /// block may be built on it.
+    failed_commit: Option<String>,
 }
 
 impl<S> std::fmt::Debug for DevChain<S> {
@@ -161,6 +164,7 @@ impl<S: Clone> DevChain<S> {
             header_root: self.header_root,
             spawn_commit: self.spawn_commit,
             in_flight: None,
+            failed_commit: None,
         })
     }
 }
@@ -260,6 +264,7 @@ impl<S: StateReader + StateCommit> DevChain<S> {
             header_root,
             spawn_commit: None,
             in_flight: None,
+            failed_commit: None,
         })
     }
 
@@ -282,11 +287,26 @@ impl<S: StateReader + StateCommit> DevChain<S> {
     /// Waits for the background commit, if one runs, and returns the root after the last sealed
     /// block. A failed commit is returned here (and the chain cannot go on).
     pub fn settle(&mut self) -> Result<B256, ExecutionError> {
+        self.check_usable()?;
         if let Some(in_flight) = self.in_flight.take() {
             let committed = in_flight.commit.join();
-            committed.unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
+            if let Err(error) = committed.unwrap_or_else(|panic| std::panic::resume_unwind(panic)) {
+                self.failed_commit = Some(format!("block {}: {error}", self.parent.number));
+                return Err(error.into());
+            }
         }
         Ok(self.state.state_root())
+    }
+
+    /// Refuses to build on a head whose background commit failed (see [`Self::settle`]).
+    fn check_usable(&self) -> Result<(), ExecutionError> {
+        match &self.failed_commit {
+            Some(failure) => Err(ExecutionError::Pipeline(format!(
+                "the commit of {failure} failed, so the chain cannot go on; reopen the store, \
+                 which recovers its last committed block, and build from there"
+            ))),
+            None => Ok(()),
+        }
     }
 
     /// The store for a synchronous commit: no background commit may hold it.
@@ -366,6 +386,7 @@ impl<S: StateReader + StateCommit> DevChain<S> {
         beneficiary: Address,
         transactions: &[RecoveredTx],
     ) -> Result<ProducedBlock, ExecutionError> {
+        self.check_usable()?;
         let header = self.next_header(beneficiary, transactions);
         self.check_blob_gas(&header, transactions)?;
         let input =
@@ -386,6 +407,7 @@ impl<S: StateReader + StateCommit> DevChain<S> {
         prediction: PredictionMode,
     ) -> Result<(ProducedBlock, FafoBlockReport), ExecutionError> {
         // Before the simulations: a block over the blob maximum is refused at once.
+        self.check_usable()?;
         self.check_blob_gas(&self.header_without_transactions(beneficiary), transactions)?;
         let started = Instant::now();
         let predictions = self.predict_next(beneficiary, transactions, executor, prediction)?;
@@ -426,6 +448,7 @@ impl<S: StateReader + StateCommit> DevChain<S> {
                 transactions.len()
             )));
         }
+        self.check_usable()?;
         let mut header = self.header_without_transactions(beneficiary);
         self.check_blob_gas(&header, transactions)?;
         let state = self.state_view();
@@ -510,6 +533,7 @@ impl<S: StateReader + StateCommit> DevChain<S> {
         outcome: BlockOutcome,
         overlay: Option<FrozenOverlay>,
     ) -> Result<ProducedBlock, ExecutionError> {
+        self.check_usable()?;
         header.gas_used = outcome.gas_used;
         if header.blob_gas_used.is_some() {
             // The producers checked their transactions; an outcome sealed directly is checked here.

@@ -178,7 +178,7 @@ fn pipelined_commits_match_the_oracle() {
         // A commit that starts late: the next block certainly executes while the store still
         // holds the state before the committing block, so every read of that block's writes
         // must come from memory.
-        let late = || LateCommit(Locked::new(MemoryState::new()));
+        let late = || LateCommit(Locked::new(MemoryState::new()), None);
         let fafo = parent_root_chain(&chain, late(), genesis, gas_limit).pipelined().unwrap();
         let oracle = parent_root_chain(&chain, late(), genesis, gas_limit);
         differential_on(fafo, oracle, &blocks, 2, PredictionMode::Simulate, COINBASE);
@@ -194,8 +194,9 @@ fn parent_root_chain<S: StateReader + StateCommit>(
     DevChain::genesis_with(chain.clone(), state, genesis, gas_limit, HeaderRoot::Parent).unwrap()
 }
 
-/// A store whose background commits wait before they start.
-struct LateCommit<S>(S);
+/// A store whose background commits wait before they start, and fail for the block at the
+/// height given (as a full disk would), if any.
+struct LateCommit<S>(S, Option<u64>);
 
 impl<S: StateReader> StateReader for LateCommit<S> {
     fn account(&self, address: Address) -> Result<Option<Account>, StateError> {
@@ -230,11 +231,46 @@ impl<S: StateCommit> StateCommit for LateCommit<S> {
 impl<S: SharedCommit> SharedCommit for LateCommit<S> {
     fn commit_block_shared(&self, changes: &BlockChanges) -> Result<B256, StateError> {
         std::thread::sleep(std::time::Duration::from_millis(30));
+        if self.1 == Some(changes.height) {
+            return Err(StateError::Unsupported { reason: "no space left on the device".into() });
+        }
         self.0.commit_block_shared(changes)
     }
     fn record_block_hash_shared(&self, number: u64, hash: B256) -> Result<(), StateError> {
         self.0.record_block_hash_shared(number, hash)
     }
+}
+
+/// A background commit that fails stops the chain: the failure is reported once the next block
+/// seals, and no block is built after it (the head's block never reached the store, so one
+/// built on it would read the state before it and carry a wrong root).
+#[test]
+fn a_failed_background_commit_stops_the_chain() {
+    let chain = ChainSpec::dev(DEV_CHAIN_ID);
+    let genesis = funded(2);
+    let store = LateCommit(Locked::new(MemoryState::new()), Some(1));
+    let mut fafo = parent_root_chain(&chain, store, &genesis, 30_000_000).pipelined().unwrap();
+    let executor = ParallelExecutor::new(Some(2));
+    let block = |nonce| vec![signed(0, nonce, Address::repeat_byte(0x5), 1, Bytes::new())];
+    let produce = |chain: &mut DevChain<_>, nonce| {
+        chain.produce_fafo(COINBASE, &block(nonce), &executor, PredictionMode::Simulate)
+    };
+    // Block 1 seals; its commit fails in the background.
+    produce(&mut fafo, 0).unwrap();
+    // Block 2 needs block 1's root for its header: the failure surfaces there.
+    let error = produce(&mut fafo, 1).unwrap_err();
+    assert!(error.to_string().contains("no space left"), "{error}");
+    // And every later attempt says why the chain stopped, instead of building on a store that
+    // lacks block 1.
+    for attempt in [
+        produce(&mut fafo, 1).map(|_| ()),
+        fafo.produce_sequential(COINBASE, &block(1)).map(|_| ()),
+    ] {
+        let error = attempt.unwrap_err();
+        assert!(error.to_string().contains("the commit of block 1"), "{error}");
+    }
+    assert!(fafo.settle().is_err());
+    assert_eq!(fafo.head().number, 1);
 }
 
 /// Pipelining needs headers that do not carry their own block's root: a typed error otherwise.
@@ -1119,7 +1155,7 @@ proptest::proptest! {
         // Pipelined, each commit starting late: every read of the previous block's writes
         // (destroyed accounts and wiped storage among them) comes from memory.
         let spec = ChainSpec::dev(DEV_CHAIN_ID);
-        let late = || LateCommit(Locked::new(MemoryState::new()));
+        let late = || LateCommit(Locked::new(MemoryState::new()), None);
         let fafo = parent_root_chain(&spec, late(), &genesis, 30_000_000).pipelined().unwrap();
         let oracle = parent_root_chain(&spec, late(), &genesis, 30_000_000);
         differential_on(fafo, oracle, &transactions, 2, PredictionMode::Fields, beneficiary);
