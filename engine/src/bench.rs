@@ -608,8 +608,6 @@ struct Chain<S> {
 /// [`DevChain::pipelined`], for a store known to support it.
 type Pipeline<S> = fn(DevChain<S>) -> Result<DevChain<S>, ExecutionError>;
 
-/// The directory a benchmark's fresh store goes in: `datadir`, which must be empty or absent, or
-/// a new temporary directory (returned too, so it lives as long as the store and is then removed).
 /// `dir` may hold a fresh store: it is absent or an empty directory.
 fn check_datadir(dir: &Path, why_empty: &str) -> Result<(), String> {
     match std::fs::read_dir(dir).map(|mut entries| entries.next().is_some()) {
@@ -634,6 +632,8 @@ fn check_parent_datadir(store: &StoreKind, why_empty: &str) -> Result<(), BenchE
     }
 }
 
+/// The directory a benchmark's fresh store goes in: `datadir`, which must be empty or absent, or
+/// a new temporary directory (returned too, so it lives as long as the store and is then removed).
 pub(crate) fn fresh_datadir(
     datadir: Option<&Path>,
     why_empty: &str,

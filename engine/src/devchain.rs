@@ -3,7 +3,7 @@
 //! [`DevChain`] builds each next header (number, timestamp, EIP-1559 base fee, EIP-4844 excess
 //! blob gas, parent hash), refuses a block whose blobs exceed the fork's maximum, executes the
 //! block's transactions, fills in the outputs (gas used, blob gas used, receipts root, logs
-//! bloom, and a state root), commits the changes with the block's hash, and moves on. The header's
+//! bloom, requests hash, and a state root), commits the changes with the block's hash, and moves on. The header's
 //! `state_root` is the store's own root (QMDB or in-memory), not a Merkle-Patricia root.
 //!
 //! Which root a header carries is a property of the chain ([`HeaderRoot`]). With
@@ -20,7 +20,7 @@
 //! store holds it once the next seal, or [`DevChain::settle`], has returned. After a crash the
 //! store reopens at an earlier block, and the blocks after it are executed again from their
 //! transactions. A background commit that fails is reported by the next seal or settle, and the
-//! chain cannot go on (QMDB marks itself unusable until reopened).
+//! chain then refuses every later block (QMDB also marks itself unusable until reopened).
 
 use crate::{
     chain::ChainSpec,
@@ -119,9 +119,9 @@ pub struct DevChain<S> {
     /// Set by [`DevChain::pipelined`].
     spawn_commit: Option<SpawnCommit<S>>,
     in_flight: Option<InFlight>,
-    /// Set when a background commit failed: the head's block never reached the store, so no
+    /// The block whose background commit failed, and why: it never reached the store, so no
     /// block may be built on it.
-    failed_commit: Option<String>,
+    failed_commit: Option<(u64, String)>,
 }
 
 impl<S> std::fmt::Debug for DevChain<S> {
@@ -291,7 +291,7 @@ impl<S: StateReader + StateCommit> DevChain<S> {
         if let Some(in_flight) = self.in_flight.take() {
             let committed = in_flight.commit.join();
             if let Err(error) = committed.unwrap_or_else(|panic| std::panic::resume_unwind(panic)) {
-                self.failed_commit = Some(format!("block {}: {error}", self.parent.number));
+                self.failed_commit = Some((self.parent.number, error.to_string()));
                 return Err(error.into());
             }
         }
@@ -301,9 +301,9 @@ impl<S: StateReader + StateCommit> DevChain<S> {
     /// Refuses to build on a head whose background commit failed (see [`Self::settle`]).
     fn check_usable(&self) -> Result<(), ExecutionError> {
         match &self.failed_commit {
-            Some(failure) => Err(ExecutionError::Pipeline(format!(
-                "the commit of {failure} failed, so the chain cannot go on; reopen the store, \
-                 which recovers its last committed block, and build from there"
+            Some((number, reason)) => Err(ExecutionError::Pipeline(format!(
+                "the commit of block {number} failed ({reason}), so the chain cannot go on; \
+                 reopen the store, which recovers its last committed block, and build from there"
             ))),
             None => Ok(()),
         }

@@ -22,7 +22,8 @@ pub enum ExecutionError {
         /// What alloy-evm reported.
         source: alloy_evm::block::BlockExecutionError,
     },
-    /// The dev chain's commit pipeline was misused (an engine bug or a wrong setting).
+    /// The dev chain's commit pipeline was misused (an engine bug or a wrong setting), or a
+    /// background commit failed and the chain cannot go on.
     #[error("commit pipeline: {0}")]
     Pipeline(String),
     /// The operating system would not start the parallel executor's worker threads.

@@ -1290,7 +1290,6 @@ mod tests {
         use super::super::overlay::ReadKey;
         const CONTRACT: Address = Address::repeat_byte(0xc);
         let overlay = BlockOverlay::for_transactions(4);
-        let old = |slot: u64| (CONTRACT, U256::from(slot));
         // Written by transaction 0: slot 1 = 5, slot 3 = 9 (an address funded and written
         // before; a wipe must hide both).
         overlay.write_account(
@@ -1300,8 +1299,10 @@ mod tests {
             StorageEffect::Kept,
             Some(None),
         );
-        overlay.write_storage(old(1).0, old(1).1, U256::from(5), version_of(0), Some(U256::ZERO));
-        overlay.write_storage(old(3).0, old(3).1, U256::from(9), version_of(0), Some(U256::ZERO));
+        for (slot, value) in [(1u64, 5u64), (3, 9)] {
+            let (slot, value) = (U256::from(slot), U256::from(value));
+            overlay.write_storage(CONTRACT, slot, value, version_of(0), Some(U256::ZERO));
+        }
         let code = Bytecode::new_raw(alloy_primitives::Bytes::from_static(&[0x00]));
         let info = AccountInfo { nonce: 1, code_hash: code.hash_slow(), ..Default::default() };
         let writes = WriteSet {

@@ -307,9 +307,10 @@ impl Shard {
         let mut structural: Vec<KeyHash> = created.iter().chain(deleted.keys()).copied().collect();
         structural.sort_unstable();
         let mut created_successor: HashMap<KeyHash, KeyHash> = HashMap::new();
-        // Per deleted key, the nearest kept key below it. Keys come in order, so a deleted
-        // predecessor's is already known: a run of deleted keys costs one lookup each, not a
-        // walk back over the run (quadratic in its length).
+        // Per deleted key, the position of the nearest kept key below it. Keys come in order and
+        // every deleted key is among them, so a deleted predecessor's is already known: a run of
+        // deleted keys costs one lookup each, not a walk back over the run (quadratic in its
+        // length).
         let mut kept_below: HashMap<KeyHash, u64> = HashMap::new();
         for key in &structural {
             let mut predecessor = self.predecessor(key)?;
@@ -317,17 +318,8 @@ impl Shard {
             if is_created {
                 created_successor.insert(*key, predecessor.1.next);
             }
-            if deleted.contains_key(&predecessor.1.key) {
-                predecessor = match kept_below.get(&predecessor.1.key) {
-                    Some(&position) => (position, self.log.read_entry(position)?.0),
-                    None => {
-                        let mut walked = predecessor;
-                        while deleted.contains_key(&walked.1.key) {
-                            walked = self.predecessor(&walked.1.key)?;
-                        }
-                        walked
-                    }
-                };
+            if let Some(&position) = kept_below.get(&predecessor.1.key) {
+                predecessor = (position, self.log.read_entry(position)?.0);
             }
             if !is_created {
                 kept_below.insert(*key, predecessor.0);
