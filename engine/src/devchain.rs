@@ -309,6 +309,17 @@ impl<S: StateReader + StateCommit> DevChain<S> {
         }
     }
 
+    /// Records a block's hash after its synchronous commit. The store then already holds the
+    /// block, so a failure here stops the chain as a failed background commit does: a retry of
+    /// the block would be refused by the store, and a next block would lack this one's hash.
+    fn record_hash(&mut self, number: u64, hash: B256) -> Result<(), ExecutionError> {
+        let recorded = self.state_mut()?.record_block_hash(number, hash);
+        if let Err(error) = &recorded {
+            self.failed_commit = Some((number, format!("its hash was not recorded: {error}")));
+        }
+        Ok(recorded?)
+    }
+
     /// The store for a synchronous commit: no background commit may hold it.
     fn state_mut(&mut self) -> Result<&mut S, ExecutionError> {
         Arc::get_mut(&mut self.state).ok_or_else(|| {
@@ -547,10 +558,9 @@ impl<S: StateReader + StateCommit> DevChain<S> {
         }
         let hash = match self.header_root {
             HeaderRoot::Own => {
-                let state = self.state_mut()?;
-                header.state_root = state.commit_block(&outcome.changes)?;
+                header.state_root = self.state_mut()?.commit_block(&outcome.changes)?;
                 let hash = header.hash_slow();
-                state.record_block_hash(header.number, hash)?;
+                self.record_hash(header.number, hash)?;
                 hash
             }
             HeaderRoot::Parent => {
@@ -571,9 +581,8 @@ impl<S: StateReader + StateCommit> DevChain<S> {
                         self.in_flight = Some(InFlight { commit, recent });
                     }
                     None => {
-                        let state = self.state_mut()?;
-                        state.commit_block(&outcome.changes)?;
-                        state.record_block_hash(header.number, hash)?;
+                        self.state_mut()?.commit_block(&outcome.changes)?;
+                        self.record_hash(header.number, hash)?;
                     }
                 }
                 hash

@@ -178,7 +178,7 @@ fn pipelined_commits_match_the_oracle() {
         // A commit that starts late: the next block certainly executes while the store still
         // holds the state before the committing block, so every read of that block's writes
         // must come from memory.
-        let late = || LateCommit(Locked::new(MemoryState::new()), None);
+        let late = || FaultyStore::late(Locked::new(MemoryState::new()));
         let fafo = parent_root_chain(&chain, late(), genesis, gas_limit).pipelined().unwrap();
         let oracle = parent_root_chain(&chain, late(), genesis, gas_limit);
         differential_on(fafo, oracle, &blocks, 2, PredictionMode::Simulate, COINBASE);
@@ -194,50 +194,67 @@ fn parent_root_chain<S: StateReader + StateCommit>(
     DevChain::genesis_with(chain.clone(), state, genesis, gas_limit, HeaderRoot::Parent).unwrap()
 }
 
-/// A store whose background commits wait before they start, and fail for the block at the
-/// height given (as a full disk would), if any.
-struct LateCommit<S>(S, Option<u64>);
+/// A store whose background commits wait before they start, and which fails (as a full disk
+/// would) the commit, or the hash record, of the block at the height given, if any.
+struct FaultyStore<S> {
+    inner: S,
+    failing_commit: Option<u64>,
+    failing_hash: Option<u64>,
+}
 
-impl<S: StateReader> StateReader for LateCommit<S> {
+impl<S> FaultyStore<S> {
+    fn late(inner: S) -> Self {
+        Self { inner, failing_commit: None, failing_hash: None }
+    }
+
+    fn check(failing: Option<u64>, height: u64) -> Result<(), StateError> {
+        match failing == Some(height) {
+            true => Err(StateError::Unsupported { reason: "no space left on the device".into() }),
+            false => Ok(()),
+        }
+    }
+}
+
+impl<S: StateReader> StateReader for FaultyStore<S> {
     fn account(&self, address: Address) -> Result<Option<Account>, StateError> {
-        self.0.account(address)
+        self.inner.account(address)
     }
     fn storage(&self, address: Address, slot: U256) -> Result<U256, StateError> {
-        self.0.storage(address, slot)
+        self.inner.storage(address, slot)
     }
     fn code(&self, code_hash: B256) -> Result<Option<Bytes>, StateError> {
-        self.0.code(code_hash)
+        self.inner.code(code_hash)
     }
     fn block_hash(&self, number: u64) -> Result<Option<B256>, StateError> {
-        self.0.block_hash(number)
+        self.inner.block_hash(number)
     }
 }
 
-impl<S: StateCommit> StateCommit for LateCommit<S> {
+impl<S: StateCommit> StateCommit for FaultyStore<S> {
     fn commit_block(&mut self, changes: &BlockChanges) -> Result<B256, StateError> {
-        self.0.commit_block(changes)
+        self.inner.commit_block(changes)
     }
     fn record_block_hash(&mut self, number: u64, hash: B256) -> Result<(), StateError> {
-        self.0.record_block_hash(number, hash)
+        Self::check(self.failing_hash, number)?;
+        self.inner.record_block_hash(number, hash)
     }
     fn state_root(&self) -> B256 {
-        self.0.state_root()
+        self.inner.state_root()
     }
     fn last_height(&self) -> Option<u64> {
-        self.0.last_height()
+        self.inner.last_height()
     }
 }
 
-impl<S: SharedCommit> SharedCommit for LateCommit<S> {
+impl<S: SharedCommit> SharedCommit for FaultyStore<S> {
     fn commit_block_shared(&self, changes: &BlockChanges) -> Result<B256, StateError> {
         std::thread::sleep(std::time::Duration::from_millis(30));
-        if self.1 == Some(changes.height) {
-            return Err(StateError::Unsupported { reason: "no space left on the device".into() });
-        }
-        self.0.commit_block_shared(changes)
+        Self::check(self.failing_commit, changes.height)?;
+        self.inner.commit_block_shared(changes)
     }
     fn record_block_hash_shared(&self, number: u64, hash: B256) -> Result<(), StateError> {
-        self.0.record_block_hash_shared(number, hash)
+        Self::check(self.failing_hash, number)?;
+        self.inner.record_block_hash_shared(number, hash)
     }
 }
 
@@ -248,7 +265,10 @@ impl<S: SharedCommit> SharedCommit for LateCommit<S> {
 fn a_failed_background_commit_stops_the_chain() {
     let chain = ChainSpec::dev(DEV_CHAIN_ID);
     let genesis = funded(2);
-    let store = LateCommit(Locked::new(MemoryState::new()), Some(1));
+    let store = FaultyStore {
+        failing_commit: Some(1),
+        ..FaultyStore::late(Locked::new(MemoryState::new()))
+    };
     let mut fafo = parent_root_chain(&chain, store, &genesis, 30_000_000).pipelined().unwrap();
     let executor = ParallelExecutor::new(Some(2));
     let block = |nonce| vec![signed(0, nonce, Address::repeat_byte(0x5), 1, Bytes::new())];
@@ -271,6 +291,42 @@ fn a_failed_background_commit_stops_the_chain() {
     }
     assert!(fafo.settle().is_err());
     assert_eq!(fafo.head().number, 1);
+}
+
+/// A block whose hash cannot be recorded after its commit stops the chain, however it commits:
+/// the store then holds the block, so the head may not stay behind it (a retry would be refused
+/// as out of order, and a next block would lack its parent's hash).
+#[test]
+fn a_block_whose_hash_was_not_recorded_stops_the_chain() {
+    let chain = ChainSpec::dev(DEV_CHAIN_ID);
+    let genesis = funded(2);
+    let executor = ParallelExecutor::new(Some(2));
+    let block = |nonce| vec![signed(0, nonce, Address::repeat_byte(0x5), 1, Bytes::new())];
+    let store = || FaultyStore {
+        failing_hash: Some(1),
+        ..FaultyStore::late(Locked::new(MemoryState::new()))
+    };
+    let own = DevChain::genesis(chain.clone(), store(), &genesis, 30_000_000).unwrap();
+    let parent = parent_root_chain(&chain, store(), &genesis, 30_000_000);
+    let pipelined = parent_root_chain(&chain, store(), &genesis, 30_000_000).pipelined().unwrap();
+    for (name, mut dev, fails_at_once) in
+        [("own", own, true), ("parent", parent, true), ("pipelined", pipelined, false)]
+    {
+        let first = dev.produce_fafo(COINBASE, &block(0), &executor, PredictionMode::Simulate);
+        if fails_at_once {
+            let error = first.unwrap_err();
+            assert!(error.to_string().contains("no space left"), "{name}: {error}");
+        } else {
+            // The pipelined chain learns of it when block 2 needs block 1's root.
+            first.unwrap();
+            assert!(dev.settle().is_err(), "{name}");
+        }
+        assert_eq!(dev.state().last_height(), Some(1), "{name}: the store holds block 1");
+        for nonce in [0, 1] {
+            let error = dev.produce_sequential(COINBASE, &block(nonce)).unwrap_err();
+            assert!(error.to_string().contains("block 1 failed"), "{name}: {error}");
+        }
+    }
 }
 
 /// Pipelining needs headers that do not carry their own block's root: a typed error otherwise.
@@ -1155,7 +1211,7 @@ proptest::proptest! {
         // Pipelined, each commit starting late: every read of the previous block's writes
         // (destroyed accounts and wiped storage among them) comes from memory.
         let spec = ChainSpec::dev(DEV_CHAIN_ID);
-        let late = || LateCommit(Locked::new(MemoryState::new()), None);
+        let late = || FaultyStore::late(Locked::new(MemoryState::new()));
         let fafo = parent_root_chain(&spec, late(), &genesis, 30_000_000).pipelined().unwrap();
         let oracle = parent_root_chain(&spec, late(), &genesis, 30_000_000);
         differential_on(fafo, oracle, &transactions, 2, PredictionMode::Fields, beneficiary);
