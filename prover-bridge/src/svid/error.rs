@@ -124,6 +124,13 @@ pub enum SvidError {
     #[error("internal Reed-Solomon error (a bug: parameters were checked first): {0}")]
     Codec(String),
 
+    /// An output directory that already holds an encoding: chunks of two encodings would mix.
+    #[error(
+        "{path} already holds an encoding ({found}); encode into a new or empty directory, so \
+             that its chunks cannot mix with another block's"
+    )]
+    OutputHoldsEncoding { path: PathBuf, found: String },
+
     /// The benchmark's thread pool could not be built.
     #[error("could not build a thread pool: {0}")]
     ThreadPool(String),

@@ -51,7 +51,7 @@ pub fn chunk_file_name(index: u32) -> String {
 }
 
 /// Encodes the block in `input` and writes the commitment and chunks into `out_dir` (created
-/// if missing).
+/// if missing; refused if it already holds an encoding).
 pub fn encode_file(
     profile: Profile,
     input: &Path,
@@ -59,6 +59,7 @@ pub fn encode_file(
     n: usize,
     k: usize,
 ) -> Result<EncodedFiles> {
+    check_out_dir(out_dir)?;
     // A block too large for the profile is refused before it is read.
     if let Ok(metadata) = fs::metadata(input) {
         if metadata.is_file() {
@@ -80,6 +81,29 @@ pub fn encode_file(
         })
         .collect::<Result<_>>()?;
     Ok(EncodedFiles { commitment: commitment_path, chunks: chunk_paths })
+}
+
+/// Refuses an output directory holding a commitment or chunk files: a smaller `n` would leave
+/// the old encoding's higher chunks beside the new commitment.
+fn check_out_dir(out_dir: &Path) -> Result<()> {
+    let io = |source| SvidError::Io { path: out_dir.to_owned(), source };
+    let entries = match fs::read_dir(out_dir) {
+        Ok(entries) => entries,
+        // Missing: it is created. Anything else (a file, no permission) fails when it is.
+        Err(_) => return Ok(()),
+    };
+    for entry in entries {
+        let name = entry.map_err(io)?.file_name();
+        let name = name.to_string_lossy();
+        let chunk = name.starts_with("chunk-") && name.ends_with(".bin");
+        if chunk || name == "commitment.bin" {
+            return Err(SvidError::OutputHoldsEncoding {
+                path: out_dir.to_owned(),
+                found: name.into_owned(),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Reads and decodes a commitment file.

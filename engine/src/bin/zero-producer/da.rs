@@ -24,8 +24,8 @@ pub struct DaBenchArgs {
     #[arg(long)]
     threads: Option<usize>,
     /// Runs, one report each.
-    #[arg(long, default_value_t = 1)]
-    repeat: usize,
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    repeat: u32,
     /// Print one JSON object per run instead of a summary line.
     #[arg(long)]
     json: bool,
@@ -63,7 +63,7 @@ pub enum DaCommand {
         /// The block.
         #[arg(long)]
         input: PathBuf,
-        /// Output directory (created if missing).
+        /// Output directory (created if missing); one already holding an encoding is refused.
         #[arg(long)]
         out: PathBuf,
     },
