@@ -243,12 +243,9 @@ impl Shard {
     /// The live entry with the largest key below `key` (the sentry at worst).
     fn predecessor(&self, key: &KeyHash) -> Result<(u64, Entry), StateError> {
         let log = &self.log;
-        let position = self
-            .index
-            .predecessor(key, &mut |p| log.read_entry(p).map(|(e, _)| e.key))?
-            .ok_or_else(|| {
-                corrupt(&self.path(), format!("no key below {key:?}: sentry missing"))
-            })?;
+        let position = self.index.predecessor(key, &mut |p| log.read_key(p))?.ok_or_else(|| {
+            corrupt(&self.path(), format!("no key below {key:?}: sentry missing"))
+        })?;
         let (entry, _) = self.log.read_entry(position)?;
         Ok((position, entry))
     }
@@ -418,8 +415,7 @@ impl Shard {
                 }
                 None => {
                     let log = &self.log;
-                    self.index
-                        .insert(&key, position, &mut |p| log.read_entry(p).map(|(e, _)| e.key))?;
+                    self.index.insert(&key, position, &mut |p| log.read_key(p))?;
                 }
             }
         }
@@ -807,7 +803,7 @@ impl Shard {
         }
         let log = &self.log;
         for (key, position) in live {
-            self.index.insert(&key, position, &mut |p| log.read_entry(p).map(|(e, _)| e.key))?;
+            self.index.insert(&key, position, &mut |p| log.read_key(p))?;
         }
         self.dirty_twigs = (0..self.twigs.len() as u64).collect();
         self.rehash();
