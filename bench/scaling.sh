@@ -28,6 +28,7 @@ if [[ -z ${ZERO_PRODUCER:-} ]]; then
         sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')/release/zero-producer
 fi
 mkdir -p "$out_dir"
+failures=()
 echo "machine: $cores cores; $(uname -srm); $(date -u +%Y-%m-%dT%H:%MZ)" | tee "$out_dir/machine.txt"
 
 for workload in $workloads; do
@@ -36,9 +37,17 @@ for workload in $workloads; do
             echo "$workload: skipping $t threads ($cores cores)"
             continue
         fi
+        # A failed run (roots that differ exit 1) still prints its lines: keep them, go on, and
+        # exit non-zero at the end.
+        status=0
         lines=$("$ZERO_PRODUCER" bench --workload "$workload" --engine both --threads "$t" \
             --state qmdb --accounts "${ACCOUNTS:-200000}" --txs "${TXS:-100000}" \
-            --block-txs "${BLOCK_TXS:-10000}" --repeat "$repeat" --ceiling --json)
+            --block-txs "${BLOCK_TXS:-10000}" --repeat "$repeat" --ceiling --json) || status=$?
+        if ((status != 0)); then
+            echo "$workload, $t threads: zero-producer exited $status" >&2
+            failures+=("$workload/$t")
+            [[ -n $lines ]] || continue
+        fi
         printf '%s\n' "$lines" | sed '$d' >>"$out_dir/runs.jsonl"
         comparison=$(printf '%s\n' "$lines" | tail -n 1)
         printf '%s\n' "$comparison" >>"$out_dir/scaling.jsonl"
@@ -49,3 +58,7 @@ for workload in $workloads; do
     done
 done
 echo "comparison lines: $out_dir/scaling.jsonl"
+if ((${#failures[@]} > 0)); then
+    echo "failed: ${failures[*]}" >&2
+    exit 1
+fi

@@ -168,6 +168,10 @@ pub struct BenchReport {
     pub ideal_speedup: f64,
     /// Execution + commit time of all blocks, in seconds.
     pub seconds: f64,
+    /// When the clock started and stopped: the copies' common span runs from the first start to
+    /// the last stop.
+    #[serde(skip)]
+    pub clock: (Instant, Instant),
     /// CPU time the whole process used over `seconds` (every thread, user + system), in
     /// seconds; against `seconds × threads` it shows how busy the cores were, and FAFO's against
     /// sequential's shows the parallel engine's extra work. `None` where the OS cannot say, and
@@ -236,7 +240,7 @@ pub fn run_repeated(
     (1..=runs.max(1))
         .map(|k| {
             let label = if runs > 1 { format!("run-{k}") } else { "run".to_string() };
-            Ok(run_prepared(&prepared, engine, store, header_root, &label, None, Gate::none())?.0)
+            Ok(run_prepared(&prepared, engine, store, header_root, &label, None, Gates::none())?.0)
         })
         .collect()
 }
@@ -272,7 +276,7 @@ pub struct Comparison {
     pub cpu_ratio: Option<f64>,
     /// With the ceiling measured: the median over the rounds of what `threads` copies of the
     /// sequential engine, run at once on fresh stores, executed together (all their
-    /// transactions over the time from their common start to the last one's end) over the same
+    /// transactions over the time from the first one's start to the last one's end) over the same
     /// round's single sequential run. It is what `threads` cores of this machine
     /// give a job with no serial part and nothing shared, at the time of the round: a speedup
     /// near it is as much as the machine gives. Busy neighbours on a shared machine lower it.
@@ -337,12 +341,12 @@ pub fn run_both(
     };
     let run_fafo = |round| {
         let label = label("fafo", round);
-        run_prepared(&prepared, fafo_engine, store, header_root, &label, None, Gate::none())
+        run_prepared(&prepared, fafo_engine, store, header_root, &label, None, Gates::none())
     };
     let run_sequential = |round, orders: &[Vec<RecoveredTx>]| {
         let label = label("sequential", round);
         let engine = EngineKind::Sequential;
-        run_prepared(&prepared, engine, store, header_root, &label, Some(orders), Gate::none())
+        run_prepared(&prepared, engine, store, header_root, &label, Some(orders), Gates::none())
             .map(|(report, _)| report)
     };
     let (first, orders) = run_fafo(0)?;
@@ -375,7 +379,8 @@ pub fn run_both(
 }
 
 /// Runs `copies` copies of the sequential engine over `orders` at once, each on its own thread
-/// and fresh store (`label-1`, `label-2`, …), their clocks started together.
+/// and fresh store (`label-1`, `label-2`, …), their clocks started together; none frees its
+/// store before every clock has stopped.
 fn run_copies(
     prepared: &Prepared,
     store: &StoreKind,
@@ -384,13 +389,13 @@ fn run_copies(
     orders: &[Vec<RecoveredTx>],
     copies: usize,
 ) -> Result<Vec<BenchReport>, BenchError> {
-    let start = StartLine::new(copies);
+    let (start, finish) = (StartLine::new(copies), StartLine::new(copies));
     let runs: Vec<Result<BenchReport, BenchError>> = thread::scope(|scope| {
         let handles: Vec<_> = (1..=copies)
             .map(|copy| {
-                let start = &start;
+                let (start, finish) = (&start, &finish);
                 let run = move || {
-                    let gate = Gate(Some(start));
+                    let gates = Gates { start: Gate(Some(start)), finish: Gate(Some(finish)) };
                     let label = format!("{label}-{copy}");
                     let engine = EngineKind::Sequential;
                     let (mut report, _) = run_prepared(
@@ -400,7 +405,7 @@ fn run_copies(
                         header_root,
                         &label,
                         Some(orders),
-                        gate,
+                        gates,
                     )?;
                     report.copies = copies;
                     // The process's CPU time is every copy's together.
@@ -410,6 +415,7 @@ fn run_copies(
                 thread::Builder::new().spawn_scoped(scope, run).map_err(|error| {
                     // The copies already started wait for this one: count it in.
                     start.arrive();
+                    finish.arrive();
                     BenchError::Threads(format!("cannot start a sequential copy: {error}"))
                 })
             })
@@ -458,9 +464,23 @@ impl StartLine {
     }
 }
 
-/// A run's place at a [`StartLine`], taken once, as its clock starts. A run that fails before
-/// then takes it as it is dropped, so that it holds none of the others.
+/// A run's place at a [`StartLine`], taken once (as its clock starts, or after it stops). A run
+/// that fails before then takes it as it is dropped, so that it holds none of the others.
 struct Gate<'a>(Option<&'a StartLine>);
+
+/// Where a run waits for the runs going at once with it: at its clock's start, and after its
+/// clock stops, so that no run frees its store (files or memory) while another is timed.
+struct Gates<'a> {
+    start: Gate<'a>,
+    finish: Gate<'a>,
+}
+
+impl Gates<'_> {
+    /// A run that waits for nobody.
+    fn none() -> Gates<'static> {
+        Gates { start: Gate::none(), finish: Gate::none() }
+    }
+}
 
 impl Gate<'_> {
     /// A run that waits for nobody.
@@ -498,9 +518,14 @@ fn compare(
         .iter()
         .zip(sequential)
         .map(|(copies, seq)| {
-            // Their clocks start together; together they ran until the last one finished.
+            // Released together, they ran from the first one's start to the last one's stop.
             let txs: usize = copies.iter().map(|copy| copy.txs).sum();
-            let seconds = copies.iter().map(|copy| copy.seconds).fold(0.0, f64::max);
+            let first = copies.iter().map(|copy| copy.clock.0).min();
+            let last = copies.iter().map(|copy| copy.clock.1).max();
+            let seconds = match first.zip(last) {
+                Some((first, last)) => (last - first).as_secs_f64(),
+                None => f64::NAN,
+            };
             txs as f64 / seconds / seq.tps
         })
         .collect();
@@ -565,7 +590,8 @@ impl Prepared {
 
 /// Runs `prepared` on a fresh store of kind `store` (`label` names its subdirectory when two
 /// runs share a `--datadir`); `orders` replaces the blocks' transaction order; the clock
-/// starts as the run passes `gate`. Returns the report and each block's final order.
+/// starts as the run passes `gates.start`, and the run passes `gates.finish` once it stops.
+/// Returns the report and each block's final order.
 fn run_prepared(
     prepared: &Prepared,
     engine: EngineKind,
@@ -573,12 +599,12 @@ fn run_prepared(
     header_root: HeaderRoot,
     label: &str,
     orders: Option<&[Vec<RecoveredTx>]>,
-    gate: Gate<'_>,
+    gates: Gates<'_>,
 ) -> Result<(BenchReport, Vec<Vec<RecoveredTx>>), BenchError> {
     match store {
         StoreKind::Memory => {
             let chain = Chain { header_root, pipeline: None };
-            run_on(prepared, engine, store, MemoryState::new(), chain, orders, gate)
+            run_on(prepared, engine, store, MemoryState::new(), chain, orders, gates)
         }
         StoreKind::Qmdb { datadir } => {
             let datadir = datadir.as_ref().map(|dir| match label {
@@ -593,7 +619,7 @@ fn run_prepared(
                 matches!(engine, EngineKind::Fafo { .. }) && header_root == HeaderRoot::Parent;
             let pipeline = pipelined.then_some(DevChain::pipelined as fn(_) -> _);
             let chain = Chain { header_root, pipeline };
-            run_on(prepared, engine, store, store_state, chain, orders, gate)
+            run_on(prepared, engine, store, store_state, chain, orders, gates)
         }
     }
 }
@@ -659,7 +685,7 @@ fn run_on<S: StateReader + StateCommit>(
     state: S,
     setup: Chain<S>,
     orders: Option<&[Vec<RecoveredTx>]>,
-    mut gate: Gate<'_>,
+    mut gates: Gates<'_>,
 ) -> Result<(BenchReport, Vec<Vec<RecoveredTx>>), BenchError> {
     let config = &prepared.config;
     let workload = &prepared.workload;
@@ -707,7 +733,7 @@ fn run_on<S: StateReader + StateCommit>(
         totals.predict_seconds = started.elapsed().as_secs_f64();
     }
     let mut predictions = predictions.into_iter();
-    gate.pass();
+    gates.start.pass();
     let cpu_started = process_cpu_seconds();
     let started = Instant::now();
     pool.install(|| -> Result<(), BenchError> {
@@ -749,8 +775,10 @@ fn run_on<S: StateReader + StateCommit>(
         Ok(())
     })?;
     // Prediction happened at admission, before the clock started (module documentation).
-    let seconds = started.elapsed().as_secs_f64();
+    let stopped = Instant::now();
+    let seconds = (stopped - started).as_secs_f64();
     let cpu_seconds = cpu_started.zip(process_cpu_seconds()).map(|(from, to)| to - from);
+    gates.finish.pass();
     if matches!(engine, EngineKind::Sequential) {
         // The order is the one given; copied after the clock stops, as FAFO's costs no copy.
         final_orders = blocks.to_vec();
@@ -787,6 +815,7 @@ fn run_on<S: StateReader + StateCommit>(
         txs_per_frame: totals.txs_per_frame / block_count,
         ideal_speedup: totals.ideal_speedup / block_count,
         seconds,
+        clock: (started, stopped),
         cpu_seconds,
         tps: txs as f64 / seconds,
         gas_per_s: totals.gas_used as f64 / seconds,

@@ -17,6 +17,12 @@ pub struct CodeCache {
 }
 
 impl CodeCache {
+    /// Forgets every analysed code, so that the next block pays for its analyses again (as a
+    /// run of the sequential engine does: it analyses each contract once per block).
+    pub fn clear(&self) {
+        self.codes.write().unwrap_or_else(|poison| poison.into_inner()).clear();
+    }
+
     /// The code with `code_hash`, from the cache or else from `load`.
     pub fn get_or_load(
         &self,

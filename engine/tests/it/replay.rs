@@ -1,5 +1,7 @@
 //! The sequential oracle against the chain's own headers, on every mainnet fixture.
 
+use alloy_eips::eip7685::EMPTY_REQUESTS_HASH;
+use alloy_primitives::B256;
 use zero_engine::{
     chain::ChainSpec,
     replay::{prepare, replay_sequential},
@@ -24,6 +26,8 @@ fn every_mainnet_fixture_matches_its_header() {
         assert!(report.logs_bloom_ok, "block {number}: logs bloom differs");
         assert_ne!(report.receipts_root_ok, Some(false), "block {number}: receipts root differs");
         assert_ne!(report.blob_gas_used_ok, Some(false), "block {number}: blob gas differs");
+        // Every fixture is older than Prague, whose headers carry the requests hash.
+        assert_eq!(report.requests_hash_ok, None, "block {number}");
         receipts_roots_checked += usize::from(report.receipts_root_ok.is_some());
         blob_gas_checked += usize::from(report.blob_gas_used_ok.is_some());
         assert_eq!(outcome.receipts.len(), prepared.transactions.len());
@@ -63,4 +67,15 @@ fn a_tampered_header_is_caught() {
     assert!(report.gas_used_ok);
     assert_eq!(report.blob_gas_used_ok, Some(false));
     assert!(!report.passed());
+
+    // A requests hash (no fixture is from Prague on, so one is put on an older header): the
+    // block made no requests, so only the empty hash matches.
+    let mut fixture = mainnet::load_block(&dir.join("14029313")).unwrap();
+    for (hash, matches) in [(EMPTY_REQUESTS_HASH, true), (B256::repeat_byte(7), false)] {
+        fixture.block.header.inner.requests_hash = Some(hash);
+        let prepared = prepare(fixture.clone()).unwrap();
+        let (report, _) = replay_sequential(&ChainSpec::mainnet(), &prepared).unwrap();
+        assert_eq!(report.requests_hash_ok, Some(matches), "{hash}");
+        assert_eq!(report.passed(), matches, "{hash}");
+    }
 }
