@@ -131,6 +131,13 @@ fn import_chain(
                     imported.header.number
                 ))
             }
+            (Err(error), Some(exception)) if !error.is_rejection() => {
+                return Err(format!(
+                    "block {index}: expected {exception}, but the engine failed ({}): {error}",
+                    error.rule()
+                ))
+            }
+            // Which rule rejected it is not matched against the exception's name.
             (Err(_), Some(_)) => {}
             (Err(error), None) => {
                 return Err(format!("block {index}: rejected by rule {}: {error}", error.rule()))

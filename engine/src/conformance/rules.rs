@@ -4,8 +4,7 @@
 //! limit, and runs the system calls; it does not look at the header. Importing a block needs the
 //! rest of the consensus rules: before execution, the header against its parent and its own body;
 //! after, the header's results (gas used, receipts root, logs bloom, state root) against what
-//! execution produced. Proof-of-work checks (difficulty, seal, ommer validity) and the Prague
-//! `requests_hash` are not checked.
+//! execution produced. Proof-of-work checks (difficulty, seal, ommer validity) are not checked.
 
 use crate::{
     chain::ChainSpec,
@@ -192,6 +191,15 @@ pub enum BlockError {
         /// By execution.
         executed: u64,
     },
+    /// The header's requests hash (EIP-7685, from Prague on) is not the hash of the requests
+    /// execution produced, or the field is there before Prague.
+    #[error("requests hash {got:?} in the header, {expected:?} executed")]
+    RequestsHash {
+        /// The hash of the executed requests (`None` before Prague).
+        expected: Option<B256>,
+        /// In the header.
+        got: Option<B256>,
+    },
     /// The header's receipts root is not the executed receipts'.
     #[error("receipts root {header} in the header, {executed} executed")]
     ReceiptsRoot {
@@ -247,10 +255,26 @@ impl BlockError {
             Self::ParentBeaconBlockRoot { .. } => "parent_beacon_block_root",
             Self::Execution(_) => "execution",
             Self::GasUsed { .. } => "gas_used",
+            Self::RequestsHash { .. } => "requests_hash",
             Self::ReceiptsRoot { .. } => "receipts_root",
             Self::LogsBloom { .. } => "logs_bloom",
             Self::StateRoot { .. } => "state_root",
             Self::Commit(_) => "commit",
+        }
+    }
+
+    /// Whether the block itself broke a rule. An engine or store failure (a read, the schedule,
+    /// the commit) is not a rejection and never meets a test's expected exception.
+    pub fn is_rejection(&self) -> bool {
+        match self {
+            Self::Execution(error) => matches!(
+                error,
+                ExecutionError::Block { .. }
+                    | ExecutionError::BlobGas { .. }
+                    | ExecutionError::Transaction { .. }
+            ),
+            Self::Commit(_) => false,
+            _ => true,
         }
     }
 }
@@ -420,6 +444,15 @@ pub fn check_outcome(
             executed: outcome.receipts_root,
         });
     }
+    let requests_hash = chain
+        .is_prague_active_at_timestamp(header.timestamp)
+        .then(|| outcome.requests.requests_hash());
+    if header.requests_hash != requests_hash {
+        return Err(BlockError::RequestsHash {
+            expected: requests_hash,
+            got: header.requests_hash,
+        });
+    }
     if header.logs_bloom != outcome.logs_bloom {
         return Err(BlockError::LogsBloom {
             header: Box::new(header.logs_bloom),
@@ -488,5 +521,53 @@ mod tests {
             let error = check_header(&chain, &parent, parent_hash, &block).unwrap_err();
             assert_eq!(error.rule(), rule, "{error}");
         }
+    }
+
+    /// From Prague the header commits to the executed requests; before it, it carries no hash.
+    #[test]
+    fn the_requests_hash_is_checked_from_prague_on() {
+        let outcome = |requests: alloy_eips::eip7685::Requests| BlockOutcome {
+            receipts: Vec::new(),
+            gas_used: 0,
+            blob_gas_used: 0,
+            logs_bloom: Bloom::ZERO,
+            receipts_root: EMPTY_ROOT_HASH,
+            changes: Default::default(),
+            requests,
+        };
+        let mut requests = alloy_eips::eip7685::Requests::default();
+        requests.push_request_with_type(1, [0xaa; 76]);
+        let made = requests.requests_hash();
+        let header = |hash| Header { requests_hash: hash, ..cancun_parent_and_block().1.header };
+        let prague = ChainSpec::for_test_fork("Prague").unwrap();
+        let cancun = ChainSpec::for_test_fork("Cancun").unwrap();
+        check_outcome(&prague, &header(Some(made)), &outcome(requests.clone())).unwrap();
+        check_outcome(&cancun, &header(None), &outcome(Default::default())).unwrap();
+        for (chain, hash, executed) in [
+            // A request the header leaves out, a Prague header without the field, a Cancun one
+            // with it.
+            (&prague, Some(alloy_eips::eip7685::EMPTY_REQUESTS_HASH), requests.clone()),
+            (&prague, None, Default::default()),
+            (&cancun, Some(made), Default::default()),
+        ] {
+            let error = check_outcome(chain, &header(hash), &outcome(executed)).unwrap_err();
+            assert_eq!(error.rule(), "requests_hash", "{error}");
+        }
+    }
+
+    /// An engine or store failure is not the block breaking a rule.
+    #[test]
+    fn engine_failures_are_not_rejections() {
+        let rejections = [
+            BlockError::GasUsed { header: 1, executed: 2 },
+            BlockError::Execution(ExecutionError::BlobGas { number: 1, used: 2, max: 1 }),
+        ];
+        assert!(rejections.iter().all(BlockError::is_rejection));
+        let failures = [
+            BlockError::Execution(ExecutionError::Schedule("a task out of range".into())),
+            BlockError::Execution(ExecutionError::Pipeline("busy".into())),
+            BlockError::Commit(StateError::Unsupported { reason: "full disk".into() }),
+        ];
+        assert!(!failures.iter().any(BlockError::is_rejection));
     }
 }
