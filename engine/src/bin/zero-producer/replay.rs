@@ -29,8 +29,8 @@ pub struct ReplayArgs {
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..=1024))]
     threads: Option<u16>,
     /// How FAFO predicts access sets. Replay times prediction inside FAFO's time, and simulating
-    /// every contract call costs about one more execution each (0.85-0.93x sequential on 2
-    /// cores, against 1.55x from fields), so fields is the default here.
+    /// every contract call costs about one more execution each (0.70-0.73x sequential on 2
+    /// cores, against 1.2x from fields), so fields is the default here.
     #[arg(long, value_enum, default_value = "fields")]
     predict: PredictArg,
     /// Run each block this many times and report the middle time. With `--engine both`, each
