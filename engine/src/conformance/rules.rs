@@ -24,6 +24,8 @@ use zero_state::StateError;
 const MAX_EXTRA_DATA: usize = 32;
 /// Smallest gas limit a block may have.
 const MIN_GAS_LIMIT: u64 = 5000;
+/// Largest gas limit a block may have (the yellow paper's 2^63 - 1).
+const MAX_GAS_LIMIT: u64 = i64::MAX as u64;
 /// A block's gas limit may move by less than `parent / GAS_LIMIT_BOUND_DIVISOR`.
 const GAS_LIMIT_BOUND_DIVISOR: u64 = 1024;
 
@@ -297,7 +299,9 @@ pub fn check_header(
         return Err(BlockError::Timestamp { parent: parent.timestamp, got: header.timestamp });
     }
     let bound = parent.gas_limit / GAS_LIMIT_BOUND_DIVISOR;
-    if header.gas_limit < MIN_GAS_LIMIT || header.gas_limit.abs_diff(parent.gas_limit) >= bound {
+    if !(MIN_GAS_LIMIT..=MAX_GAS_LIMIT).contains(&header.gas_limit)
+        || header.gas_limit.abs_diff(parent.gas_limit) >= bound
+    {
         return Err(BlockError::GasLimit { parent: parent.gas_limit, got: header.gas_limit });
     }
     if header.gas_used > header.gas_limit {
@@ -521,6 +525,21 @@ mod tests {
             let error = check_header(&chain, &parent, parent_hash, &block).unwrap_err();
             assert_eq!(error.rule(), rule, "{error}");
         }
+    }
+
+    /// A gas limit above 2^63 - 1 is refused even where the parent's is close enough to allow
+    /// the step.
+    #[test]
+    fn a_gas_limit_above_the_maximum_is_refused() {
+        let chain = ChainSpec::for_test_fork("Cancun").unwrap();
+        let (mut parent, mut block) = cancun_parent_and_block();
+        parent.gas_limit = MAX_GAS_LIMIT;
+        block.header.parent_hash = parent.hash_slow();
+        block.header.gas_limit = MAX_GAS_LIMIT;
+        check_header(&chain, &parent, block.header.parent_hash, &block).unwrap();
+        block.header.gas_limit = MAX_GAS_LIMIT + 1;
+        let error = check_header(&chain, &parent, block.header.parent_hash, &block).unwrap_err();
+        assert_eq!(error.rule(), "gas_limit", "{error}");
     }
 
     /// From Prague the header commits to the executed requests; before it, it carries no hash.

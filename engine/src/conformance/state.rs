@@ -85,7 +85,9 @@ fn run_file(path: &Path, options: &SuiteOptions) -> Vec<(String, Verdict)> {
             record_all(&Verdict::Skipped(reason.to_string()));
             continue;
         }
-        let (store, pre) = match prepare(test, options) {
+        let prepared = env_header(&test.env)
+            .and_then(|header| Ok((prepare(test, header.number, options)?, header)));
+        let ((store, pre), header) = match prepared {
             Ok(prepared) => prepared,
             Err(difference) => {
                 record_all(&Verdict::Failed(difference));
@@ -94,7 +96,7 @@ fn run_file(path: &Path, options: &SuiteOptions) -> Vec<(String, Verdict)> {
         };
         for (fork, entries) in &selected {
             let chain = ChainSpec::for_test_fork(fork);
-            let env = chain.as_ref().map(|chain| evm_env(chain, &env_header(&test.env)));
+            let env = chain.as_ref().map(|chain| evm_env(chain, &header));
             for entry in entries.iter() {
                 let verdict = match &env {
                     None => Verdict::Skipped(format!(
@@ -109,10 +111,14 @@ fn run_file(path: &Path, options: &SuiteOptions) -> Vec<(String, Verdict)> {
     verdicts
 }
 
-/// A fresh store holding the test's pre-state and block hashes, and the same state in full.
-fn prepare(test: &StateTest, options: &SuiteOptions) -> Result<(TestStore, FullState), String> {
+/// A fresh store holding the test's pre-state and the hashes of the blocks before `number`,
+/// and the same state in full.
+fn prepare(
+    test: &StateTest,
+    number: u64,
+    options: &SuiteOptions,
+) -> Result<(TestStore, FullState), String> {
     let accounts = genesis_accounts(&test.pre);
-    let number = test.env.current_number.saturating_to::<u64>();
     let block_hashes: Vec<(u64, B256)> = (number.saturating_sub(BLOCK_HASH_WINDOW)..number)
         .map(|n| (n, keccak256(n.to_string())))
         .collect();
@@ -124,19 +130,30 @@ fn prepare(test: &StateTest, options: &SuiteOptions) -> Result<(TestStore, FullS
     Ok((store, FullState::from_genesis(&accounts)))
 }
 
-/// The header a state test's environment describes (the fields the EVM environment reads).
-fn env_header(env: &StateEnv) -> Header {
-    Header {
+/// The header a state test's environment describes (the fields the EVM environment reads). A
+/// number a header cannot hold is malformed: clamped, it would run another test.
+fn env_header(env: &StateEnv) -> Result<Header, String> {
+    let word = |name: &str, value: U256| {
+        u64::try_from(value)
+            .map_err(|_| format!("malformed environment: {name} {value} does not fit in 64 bits"))
+    };
+    Ok(Header {
         beneficiary: env.current_coinbase,
         difficulty: env.current_difficulty,
-        number: env.current_number.saturating_to(),
-        gas_limit: env.current_gas_limit.saturating_to(),
-        timestamp: env.current_timestamp.saturating_to(),
-        base_fee_per_gas: env.current_base_fee.map(|fee| fee.saturating_to()),
+        number: word("currentNumber", env.current_number)?,
+        gas_limit: word("currentGasLimit", env.current_gas_limit)?,
+        timestamp: word("currentTimestamp", env.current_timestamp)?,
+        base_fee_per_gas: env
+            .current_base_fee
+            .map(|fee| word("currentBaseFee", fee))
+            .transpose()?,
         mix_hash: env.current_random.unwrap_or_default(),
-        excess_blob_gas: env.current_excess_blob_gas.map(|gas| gas.saturating_to()),
+        excess_blob_gas: env
+            .current_excess_blob_gas
+            .map(|gas| word("currentExcessBlobGas", gas))
+            .transpose()?,
         ..Header::default()
-    }
+    })
 }
 
 /// Runs one vector: the transaction `entry.txbytes` on the pre-state in `store`.

@@ -151,6 +151,26 @@ fn unloadable_files_are_failures_not_panics() {
     assert!(run_state_suite(&dir.path().join("absent"), &SuiteOptions::default()).is_err());
 }
 
+/// An environment number a header cannot hold fails its vectors as malformed; clamped to
+/// 2^64 - 1, it would have run another test.
+#[test]
+fn an_environment_beyond_64_bits_is_malformed() {
+    let Some(root) = ethereum_tests("malformed environment") else { return };
+    let path = root.join("GeneralStateTests/stChainId/chainId.json");
+    let mut tests: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    for test in tests.as_object_mut().unwrap().values_mut() {
+        test["env"]["currentNumber"] = "0x010000000000000000".into();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("chainId.json");
+    std::fs::write(&file, tests.to_string()).unwrap();
+    let report = run_state_files(&[&file], &SuiteOptions::default());
+    assert!(report.total > 0);
+    assert_eq!(report.failed, report.total, "{:?}", report.failures);
+    assert!(report.failures[0].difference.contains("currentNumber"), "{:?}", report.failures);
+}
+
 #[test]
 #[ignore = "the full BlockchainTests suite; run with --ignored"]
 fn blockchain_full_suite() {
