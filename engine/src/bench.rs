@@ -7,8 +7,10 @@
 //! root — senders already recovered.
 //!
 //! Threads: the sequential engine runs the whole block loop, the store's commit included, on a
-//! one-thread pool, so it is the single-core baseline. The FAFO engine runs `threads` pinned
-//! workers and gives the store's commit and the prediction a pool of as many threads.
+//! one-thread pool, so it is the single-core baseline, except that QMDB fsyncs each shard on a
+//! thread of its own, for either engine, once the shard's files are written. The FAFO engine
+//! runs `threads` pinned workers and gives the store's commit and the prediction a pool of as
+//! many threads.
 //!
 //! FAFO's prediction (ParaLyze) happens when a producer admits a transaction, ahead of block
 //! building: every block's transactions are predicted before the clock starts, against the
@@ -272,7 +274,9 @@ pub struct Comparison {
     pub speedup_with_prediction: f64,
     /// FAFO's CPU time over sequential's for the same blocks (median over the rounds): 1.0 is
     /// no extra work. With every core busy in both runs, the speedup on `threads` cores is
-    /// `threads / cpu_ratio`.
+    /// `threads / cpu_ratio`. A worker with nothing to run spins, then yields, and the OS counts
+    /// that as CPU time too, so this is an upper bound on the extra work (`worker_busy_seconds`
+    /// counts only transaction runs).
     pub cpu_ratio: Option<f64>,
     /// With the ceiling measured: the median over the rounds of what `threads` copies of the
     /// sequential engine, run at once on fresh stores, executed together (all their
