@@ -171,12 +171,22 @@ fn an_environment_beyond_64_bits_is_malformed() {
     assert!(report.failures[0].difference.contains("currentNumber"), "{:?}", report.failures);
 }
 
+/// Every fork's tests, not only Cancun's (the default of [`SuiteOptions`]).
+fn every_fork(store: StoreKind) -> SuiteOptions {
+    SuiteOptions { fork: None, ..options(store) }
+}
+
 #[test]
 #[ignore = "the full BlockchainTests suite; run with --ignored"]
 fn blockchain_full_suite() {
     let Some(root) = ethereum_tests("blockchain conformance") else { return };
-    for store in [StoreKind::Memory, StoreKind::Qmdb] {
-        let report = run_blockchain_suite(&root.join("BlockchainTests"), &options(store)).unwrap();
+    for (store, engine) in [
+        (StoreKind::Memory, ConformanceEngine::Sequential),
+        (StoreKind::Qmdb, ConformanceEngine::Sequential),
+        (StoreKind::Qmdb, ConformanceEngine::Fafo),
+    ] {
+        let options = SuiteOptions { engine, ..every_fork(store) };
+        let report = run_blockchain_suite(&root.join("BlockchainTests"), &options).unwrap();
         assert_all_passed(&report);
     }
 }
@@ -186,7 +196,7 @@ fn blockchain_full_suite() {
 fn state_full_suite() {
     let Some(root) = ethereum_tests("state conformance") else { return };
     for store in [StoreKind::Memory, StoreKind::Qmdb] {
-        let report = run_state_suite(&root.join("GeneralStateTests"), &options(store)).unwrap();
+        let report = run_state_suite(&root.join("GeneralStateTests"), &every_fork(store)).unwrap();
         for failure in &report.failures {
             eprintln!("FAILED {}: {}", failure.name, failure.difference);
         }
