@@ -86,22 +86,55 @@ fn encode_transaction(tx: &RecoveredTx, out: &mut Vec<u8>) {
 
 /// A commit running in the background, and the writes it is committing, for readers meanwhile.
 struct InFlight {
-    commit: JoinHandle<Result<B256, StateError>>,
+    commit: JoinHandle<Result<B256, CommitFailure>>,
     recent: RecentBlock,
 }
 
 /// Starts committing a block's changes and then its hash; monomorphised where the store is known
 /// to be a [`SharedCommit`].
-type SpawnCommit<S> = fn(Arc<S>, BlockChanges, B256) -> JoinHandle<Result<B256, StateError>>;
+type SpawnCommit<S> = fn(Arc<S>, BlockChanges, B256) -> JoinHandle<Result<B256, CommitFailure>>;
+
+/// Which step of committing a block failed.
+#[derive(Debug)]
+enum CommitFailure {
+    /// Its changes: the store keeps the block before.
+    Changes(StateError),
+    /// The record of its hash, after its changes were committed: the store holds the block
+    /// without it.
+    Hash(StateError),
+}
+
+impl CommitFailure {
+    /// Why the chain cannot go on after block `number` failed so, and what to do.
+    fn refusal(&self, number: u64) -> String {
+        match self {
+            Self::Changes(error) => format!(
+                "the commit of block {number} failed ({error}), so the chain cannot go on; \
+                 reopen the store, which recovers its last committed block, and build from there"
+            ),
+            Self::Hash(error) => format!(
+                "block {number} was committed but its hash was not recorded ({error}), so the \
+                 chain cannot go on: blocks after it would not find that hash; start again from \
+                 a copy of the store taken before block {number}"
+            ),
+        }
+    }
+
+    fn into_error(self) -> StateError {
+        match self {
+            Self::Changes(error) | Self::Hash(error) => error,
+        }
+    }
+}
 
 fn spawn_commit<S: SharedCommit + 'static>(
     state: Arc<S>,
     changes: BlockChanges,
     hash: B256,
-) -> JoinHandle<Result<B256, StateError>> {
+) -> JoinHandle<Result<B256, CommitFailure>> {
     thread::spawn(move || {
-        let root = state.commit_block_shared(&changes)?;
-        state.record_block_hash_shared(changes.height, hash)?;
+        let root = state.commit_block_shared(&changes).map_err(CommitFailure::Changes)?;
+        state.record_block_hash_shared(changes.height, hash).map_err(CommitFailure::Hash)?;
         Ok(root)
     })
 }
@@ -119,9 +152,9 @@ pub struct DevChain<S> {
     /// Set by [`DevChain::pipelined`].
     spawn_commit: Option<SpawnCommit<S>>,
     in_flight: Option<InFlight>,
-    /// The block whose background commit failed, and why: it never reached the store, so no
-    /// block may be built on it.
-    failed_commit: Option<(u64, String)>,
+    /// Why no block may be built any more, once a block's commit failed (in the background, or
+    /// its hash record after a synchronous commit): the store and the head disagree.
+    failed_commit: Option<String>,
 }
 
 impl<S> std::fmt::Debug for DevChain<S> {
@@ -291,20 +324,18 @@ impl<S: StateReader + StateCommit> DevChain<S> {
         if let Some(in_flight) = self.in_flight.take() {
             let committed = in_flight.commit.join();
             if let Err(error) = committed.unwrap_or_else(|panic| std::panic::resume_unwind(panic)) {
-                self.failed_commit = Some((self.parent.number, error.to_string()));
-                return Err(error.into());
+                self.failed_commit = Some(error.refusal(self.parent.number));
+                return Err(error.into_error().into());
             }
         }
         Ok(self.state.state_root())
     }
 
-    /// Refuses to build on a head whose background commit failed (see [`Self::settle`]).
+    /// Refuses to build on a head whose commit failed (see [`Self::settle`] and
+    /// [`Self::record_hash`]).
     fn check_usable(&self) -> Result<(), ExecutionError> {
         match &self.failed_commit {
-            Some((number, reason)) => Err(ExecutionError::Pipeline(format!(
-                "the commit of block {number} failed ({reason}), so the chain cannot go on; \
-                 reopen the store, which recovers its last committed block, and build from there"
-            ))),
+            Some(refusal) => Err(ExecutionError::Pipeline(refusal.clone())),
             None => Ok(()),
         }
     }
@@ -314,10 +345,11 @@ impl<S: StateReader + StateCommit> DevChain<S> {
     /// the block would be refused by the store, and a next block would lack this one's hash.
     fn record_hash(&mut self, number: u64, hash: B256) -> Result<(), ExecutionError> {
         let recorded = self.state_mut()?.record_block_hash(number, hash);
-        if let Err(error) = &recorded {
-            self.failed_commit = Some((number, format!("its hash was not recorded: {error}")));
-        }
-        Ok(recorded?)
+        recorded.map_err(|error| {
+            let failure = CommitFailure::Hash(error);
+            self.failed_commit = Some(failure.refusal(number));
+            failure.into_error().into()
+        })
     }
 
     /// The store for a synchronous commit: no background commit may hold it.

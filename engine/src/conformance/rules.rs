@@ -268,13 +268,18 @@ impl BlockError {
     /// Whether the block itself broke a rule. An engine or store failure (a read, the schedule,
     /// the commit) is not a rejection and never meets a test's expected exception.
     pub fn is_rejection(&self) -> bool {
+        use alloy_evm::block::{BlockExecutionError, BlockValidationError};
         match self {
-            Self::Execution(error) => matches!(
-                error,
-                ExecutionError::Block { .. }
-                    | ExecutionError::BlobGas { .. }
-                    | ExecutionError::Transaction { .. }
+            // alloy-evm files a failed read under `Internal`, or under `Validation::EVM` when it
+            // deems it not fatal: neither is the block's fault.
+            Self::Execution(ExecutionError::Block { source, .. }) => !matches!(
+                source,
+                BlockExecutionError::Internal(_)
+                    | BlockExecutionError::Validation(BlockValidationError::EVM { .. })
             ),
+            Self::Execution(error) => {
+                matches!(error, ExecutionError::BlobGas { .. } | ExecutionError::Transaction { .. })
+            }
             Self::Commit(_) => false,
             _ => true,
         }
@@ -577,15 +582,35 @@ mod tests {
     /// An engine or store failure is not the block breaking a rule.
     #[test]
     fn engine_failures_are_not_rejections() {
+        use alloy_evm::block::{
+            BlockExecutionError, BlockValidationError, InternalBlockExecutionError,
+        };
+        let block = |source: BlockExecutionError| {
+            BlockError::Execution(ExecutionError::Block { number: 1, source })
+        };
+        let read_failed = || StateError::Unsupported { reason: "a read failed".into() };
         let rejections = [
             BlockError::GasUsed { header: 1, executed: 2 },
             BlockError::Execution(ExecutionError::BlobGas { number: 1, used: 2, max: 1 }),
+            block(
+                BlockValidationError::TransactionGasLimitMoreThanAvailableBlockGas {
+                    transaction_gas_limit: 2,
+                    block_available_gas: 1,
+                }
+                .into(),
+            ),
         ];
         assert!(rejections.iter().all(BlockError::is_rejection));
         let failures = [
             BlockError::Execution(ExecutionError::Schedule("a task out of range".into())),
             BlockError::Execution(ExecutionError::Pipeline("busy".into())),
             BlockError::Commit(StateError::Unsupported { reason: "full disk".into() }),
+            // A failed read inside a transaction, as alloy-evm files it either way.
+            block(InternalBlockExecutionError::other(read_failed()).into()),
+            block(
+                BlockValidationError::EVM { hash: B256::ZERO, error: Box::new(read_failed()) }
+                    .into(),
+            ),
         ];
         assert!(!failures.iter().any(BlockError::is_rejection));
     }

@@ -1,6 +1,6 @@
 //! [`WorkerView`]: revm's database for one worker — the [`BlockOverlay`] over the store — that
 //! records the version of every account and slot it serves, and [`CodeCache`], contract code
-//! analysed once per process.
+//! analysed once and kept across blocks (until [`CodeCache::clear`]).
 
 use super::overlay::{BlockOverlay, ReadKey, Version};
 use crate::database::{account_info, DatabaseError};
@@ -10,7 +10,8 @@ use std::sync::RwLock;
 use zero_state::{StateReader, KECCAK_EMPTY};
 
 /// Analysed contract code by hash, shared by all workers and kept across blocks: code is
-/// content-addressed, so an entry never goes stale, and the jump-table analysis is paid once.
+/// content-addressed, so an entry never goes stale, and the jump-table analysis is paid once
+/// (replay clears it before each run, so that FAFO pays it as the sequential engine does).
 #[derive(Default)]
 pub struct CodeCache {
     codes: RwLock<B256Map<Bytecode>>,

@@ -208,6 +208,9 @@ fn da_files_round_trip_and_bad_chunks_are_rejected() {
     // encoding's higher chunks would stay beside the second's commitment.
     let encode_again = ["--n", "4", "--k", "2", "--input", &path(&input), "--out", &path(&chunks)];
     assert_bad_input(&[&["da", "encode"][..], &encode_again].concat(), "already holds");
+    // An output path that is a file cannot be checked for an encoding: refused before encoding.
+    let onto_file = ["--n", "4", "--k", "2", "--input", &path(&input), "--out", &path(&input)];
+    assert_bad_input(&[&["da", "encode"][..], &onto_file].concat(), "Not a directory");
     let commitment = path(&chunks.join("commitment.bin"));
     let chunk = |i: usize| path(&chunks.join(format!("chunk-{i:05}.bin")));
     let (code, stdout, stderr) =

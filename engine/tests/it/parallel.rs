@@ -324,7 +324,8 @@ fn a_block_whose_hash_was_not_recorded_stops_the_chain() {
         assert_eq!(dev.state().last_height(), Some(1), "{name}: the store holds block 1");
         for nonce in [0, 1] {
             let error = dev.produce_sequential(COINBASE, &block(nonce)).unwrap_err();
-            assert!(error.to_string().contains("block 1 failed"), "{name}: {error}");
+            let expected = "block 1 was committed but its hash was not recorded";
+            assert!(error.to_string().contains(expected), "{name}: {error}");
         }
     }
 }

@@ -89,8 +89,10 @@ fn check_out_dir(out_dir: &Path) -> Result<()> {
     let io = |source| SvidError::Io { path: out_dir.to_owned(), source };
     let entries = match fs::read_dir(out_dir) {
         Ok(entries) => entries,
-        // Missing: it is created. Anything else (a file, no permission) fails when it is.
-        Err(_) => return Ok(()),
+        // Missing: it is created.
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        // Unreadable, or a file: whether it holds an encoding cannot be known.
+        Err(error) => return Err(io(error)),
     };
     for entry in entries {
         let name = entry.map_err(io)?.file_name();

@@ -97,18 +97,9 @@ impl Entry {
 
     /// Decodes one entry from the front of `bytes`; returns it and its length. Never panics.
     pub fn decode(bytes: &[u8]) -> Result<(Self, usize), EntryError> {
-        let len = declared_len(bytes)?;
+        let (len, value_len) = checked_header(bytes)?;
         if bytes.len() < len {
             return Err(EntryError::Truncated { have: bytes.len(), need: len });
-        }
-        let value_len = u32_at(bytes, 84) as usize;
-        let deactivated_count = u16::from_le_bytes([bytes[88], bytes[89]]) as usize;
-        if value_len > MAX_VALUE_LEN {
-            return Err(EntryError::ValueTooLong(value_len));
-        }
-        let computed = ENTRY_HEADER_LEN + value_len + 8 * deactivated_count;
-        if computed != len {
-            return Err(EntryError::LengthMismatch { declared: len, computed });
         }
         let value_end = ENTRY_HEADER_LEN + value_len;
         let deactivated = bytes[value_end..len]
@@ -139,6 +130,22 @@ pub fn declared_len(bytes: &[u8]) -> Result<usize, EntryError> {
         return Err(EntryError::LengthMismatch { declared: len, computed: ENTRY_HEADER_LEN });
     }
     Ok(len)
+}
+
+/// The entry's total length and value length, from its header alone (`bytes` may stop after
+/// it), once the header's fields agree with each other.
+pub fn checked_header(bytes: &[u8]) -> Result<(usize, usize), EntryError> {
+    let len = declared_len(bytes)?;
+    let value_len = u32_at(bytes, 84) as usize;
+    let deactivated_count = u16::from_le_bytes([bytes[88], bytes[89]]) as usize;
+    if value_len > MAX_VALUE_LEN {
+        return Err(EntryError::ValueTooLong(value_len));
+    }
+    let computed = ENTRY_HEADER_LEN + value_len + 8 * deactivated_count;
+    if computed != len {
+        return Err(EntryError::LengthMismatch { declared: len, computed });
+    }
+    Ok((len, value_len))
 }
 
 fn u32_at(bytes: &[u8], at: usize) -> u32 {

@@ -10,7 +10,7 @@
 //! never rewritten: appends land past it, and a segment is cut back only in [`Log::open`], before
 //! it is mapped. A segment that cannot be mapped is read with `pread`.
 
-use super::entry::{declared_len, Entry, ENTRY_HEADER_LEN};
+use super::entry::{checked_header, declared_len, Entry, ENTRY_HEADER_LEN};
 use crate::{KeyHash, StateError};
 use memmap2::{Mmap, MmapOptions};
 use std::{
@@ -268,24 +268,30 @@ impl Log {
     /// whose tags collide, and decoding the whole entry would copy a value of up to 16 MiB.
     pub fn read_key(&self, position: u64) -> Result<KeyHash, StateError> {
         let mut first = [0u8; ENTRY_HEADER_LEN];
-        let head: &[u8] = if position >= self.end {
-            let at = (position - self.end) as usize;
-            self.pending.get(at..).unwrap_or_default()
+        let (head, available): (&[u8], usize) = if position >= self.end {
+            let pending = self.pending.get((position - self.end) as usize..).unwrap_or_default();
+            (pending, pending.len())
         } else {
             let (segment, offset) = self.segment_at(position)?;
+            let available = (segment.len - offset) as usize;
             match segment.mapped_from(offset) {
-                Some(bytes) => bytes,
+                Some(bytes) => (bytes, available),
                 None => {
-                    let available = (segment.len - offset) as usize;
                     let head = &mut first[..available.min(ENTRY_HEADER_LEN)];
                     read_exact(segment, head, offset)?;
-                    head
+                    (head, available)
                 }
             }
         };
-        // The declared length is checked as a full read checks it, so a corrupt position
-        // fails here too rather than comparing garbage.
-        declared_len(head).map_err(|e| corrupt(&self.dir, format!("entry at {position}: {e}")))?;
+        // The header is checked as a full read checks it (its lengths agree, and the entry
+        // ends where its bytes do), so a corrupt position fails here too rather than comparing
+        // garbage.
+        let corrupt_entry =
+            |reason: String| corrupt(&self.dir, format!("entry at {position}: {reason}"));
+        let (len, _) = checked_header(head).map_err(|e| corrupt_entry(e.to_string()))?;
+        if len > available {
+            return Err(corrupt_entry(format!("{len} bytes run past the {available} there")));
+        }
         Ok(KeyHash(head[4..36].try_into().expect("a header holds the key")))
     }
 
@@ -493,6 +499,30 @@ mod tests {
         let inside_last = last + log.segments[last].len;
         assert!(matches!(log.read_entry(inside_last - 1), Err(StateError::CorruptDatabase { .. })));
         assert!(matches!(log.read_key(inside_last - 1), Err(StateError::CorruptDatabase { .. })));
+    }
+
+    /// A key is read only from a header whose lengths agree and whose entry fits in the bytes
+    /// after it.
+    #[test]
+    fn keys_of_inconsistent_headers_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = Log::open(dir.path(), 4096, 0).unwrap();
+        let bytes = entry(0).encode();
+        assert_eq!(bytes.len(), ENTRY_HEADER_LEN);
+        // Declares 8 bytes more than its (empty) value and deactivations hold.
+        let mut longer = bytes.clone();
+        longer[..4].copy_from_slice(&(ENTRY_HEADER_LEN as u32 + 8).to_le_bytes());
+        // Consistent, one deactivation, but its 8 bytes are not there: the buffer ends.
+        let mut cut = longer.clone();
+        cut[88..90].copy_from_slice(&1u16.to_le_bytes());
+        let sound = log.append(&bytes);
+        let longer = log.append(&longer);
+        let cut = log.append(&cut);
+        assert_eq!(log.read_key(sound).unwrap(), entry(0).key);
+        for position in [longer, cut] {
+            let error = log.read_key(position).unwrap_err();
+            assert!(matches!(error, StateError::CorruptDatabase { .. }), "{error}");
+        }
     }
 
     /// Keys of entries still pending (appended in the current block) read from the buffer.

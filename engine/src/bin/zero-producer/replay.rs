@@ -177,6 +177,7 @@ pub fn run(args: ReplayArgs) -> Result<(), Failure> {
         if let Err(error) = ran {
             eprintln!("block {number}: {error}");
             failed += 1;
+            all_match = false;
             continue;
         }
         let (sequential, fafo) = (sequential.middle(), fafo.middle());
