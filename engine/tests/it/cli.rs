@@ -232,6 +232,16 @@ fn da_files_round_trip_and_bad_chunks_are_rejected() {
     ]);
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(std::fs::read(&out).unwrap(), block);
+    // A chunk file far larger than its commitment's chunks (sparse, 3 GiB) is refused after
+    // reading no more than one chunk's bytes.
+    let huge_chunk = dir.path().join("huge-chunk.bin");
+    std::fs::File::create(&huge_chunk).unwrap().set_len(3 << 30).unwrap();
+    let args = ["da", "reconstruct", "--commitment", &commitment, "--out", &out, &chunk(5)];
+    let huge = path(&huge_chunk);
+    assert_bad_input(
+        &[&args[..], &[huge.as_str(), &chunk(7)]].concat(),
+        "a chunk of this commitment has",
+    );
     // A flipped bit fails verification (exit 1); a chunk checked as another index too.
     let mut bytes = std::fs::read(chunk(2)).unwrap();
     let last = bytes.len() - 1;

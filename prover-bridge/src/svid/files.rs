@@ -25,18 +25,17 @@ pub struct EncodedFiles {
 const MAX_FILE_BYTES: u64 = fast::MAX_BLOCK_BYTES + (1 << 20);
 
 fn read(path: &Path) -> Result<Vec<u8>> {
+    read_at_most(path, MAX_FILE_BYTES, "any block, chunk or commitment may have")
+}
+
+/// Reads `path`, refusing it once it passes `max` bytes (`what` says whose limit that is).
+fn read_at_most(path: &Path, max: u64, what: &str) -> Result<Vec<u8>> {
     use std::io::Read;
     let io = |source| SvidError::Io { path: path.to_owned(), source };
     let mut bytes = Vec::new();
-    fs::File::open(path)
-        .map_err(io)?
-        .take(MAX_FILE_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(io)?;
-    if bytes.len() as u64 > MAX_FILE_BYTES {
-        return Err(io(std::io::Error::other(format!(
-            "larger than the {MAX_FILE_BYTES} bytes any block, chunk or commitment may have"
-        ))));
+    fs::File::open(path).map_err(io)?.take(max + 1).read_to_end(&mut bytes).map_err(io)?;
+    if bytes.len() as u64 > max {
+        return Err(io(std::io::Error::other(format!("larger than the {max} bytes {what}"))));
     }
     Ok(bytes)
 }
@@ -131,7 +130,12 @@ pub fn verify_file(commitment: &Path, chunk: &Path, index: Option<u32>) -> Resul
 /// Rebuilds the block from chunk files and writes it to `out`; returns its length.
 pub fn reconstruct_file(commitment: &Path, chunks: &[PathBuf], out: &Path) -> Result<u64> {
     let commitment = read_commitment(commitment)?;
-    let chunks = chunks.iter().map(|path| read_chunk(path)).collect::<Result<Vec<_>>>()?;
+    // Each file is read only up to the size of the chunks the commitment describes.
+    let max = commitment.chunk_wire_len();
+    let chunks = chunks
+        .iter()
+        .map(|path| Chunk::from_bytes(&read_at_most(path, max, "a chunk of this commitment has")?))
+        .collect::<Result<Vec<_>>>()?;
     let block = reconstruct(&commitment, &chunks)?;
     write(out, &block)?;
     Ok(block.len() as u64)

@@ -113,6 +113,21 @@ impl Commitment {
         }
     }
 
+    /// Length of the wire encoding of each of its chunks (every chunk of a block has the same
+    /// shape), so that a reader can refuse a larger file before reading it whole.
+    pub fn chunk_wire_len(&self) -> u64 {
+        let fixed = wire::CHUNK_FIXED_BYTES;
+        match self {
+            Commitment::Fast(commitment) => {
+                let proof = 32 * merkle::depth(commitment.n as usize) as u64;
+                fixed + u64::from(commitment.shard_len) + 1 + proof
+            }
+            Commitment::SemiAvid(commitment) => {
+                fixed + semi_avid::SCALAR_BYTES as u64 * u64::from(commitment.rows)
+            }
+        }
+    }
+
     /// Chunks needed to reconstruct.
     pub fn k(&self) -> u32 {
         match self {

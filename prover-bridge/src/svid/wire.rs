@@ -185,6 +185,10 @@ impl Commitment {
     }
 }
 
+/// A chunk's wire bytes before its payload: magic, version, profile, index, and the profile's
+/// length field.
+pub(crate) const CHUNK_FIXED_BYTES: u64 = 4 + 1 + 1 + 4 + 4;
+
 impl Chunk {
     /// The chunk's wire bytes.
     pub fn to_bytes(&self) -> Vec<u8> {
@@ -196,13 +200,13 @@ impl Chunk {
 
     /// Length of the chunk's wire encoding, without encoding it.
     pub fn wire_len(&self) -> u64 {
-        // Magic, version, profile, index, then the profile's length field.
-        let fixed = 4 + 1 + 1 + 4 + 4;
         match self {
             Chunk::Fast(chunk) => {
-                fixed + chunk.data.len() as u64 + 1 + 32 * chunk.proof.len() as u64
+                CHUNK_FIXED_BYTES + chunk.data.len() as u64 + 1 + 32 * chunk.proof.len() as u64
             }
-            Chunk::SemiAvid(chunk) => fixed + (semi_avid::SCALAR_BYTES * chunk.column.len()) as u64,
+            Chunk::SemiAvid(chunk) => {
+                CHUNK_FIXED_BYTES + (semi_avid::SCALAR_BYTES * chunk.column.len()) as u64
+            }
         }
     }
 

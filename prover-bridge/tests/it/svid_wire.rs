@@ -12,6 +12,8 @@ fn commitments_and_chunks_round_trip() {
         for chunk in &chunks {
             let wire = chunk.to_bytes();
             assert_eq!(wire.len() as u64, chunk.wire_len());
+            // What a reader bounds chunk files by, from the commitment alone.
+            assert_eq!(wire.len() as u64, commitment.chunk_wire_len(), "{profile}");
             assert_eq!(&Chunk::from_bytes(&wire).unwrap(), chunk);
         }
     }

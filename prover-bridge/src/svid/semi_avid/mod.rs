@@ -222,8 +222,13 @@ fn digest(body: &[u8]) -> [u8; 32] {
 }
 
 impl SemiAvidCommitment {
-    /// Checks that the header fields agree with each other and with the code's limits.
+    /// Checks that the digest covers the fields (a commitment changed in memory after it was
+    /// made or read is refused: the digest also seeds the batch check's weights) and that the
+    /// header fields agree with each other and with the code's limits.
     pub fn validate(&self) -> Result<()> {
+        if digest(&self.body()) != self.digest {
+            return Err(SvidError::CommitmentDigestMismatch);
+        }
         check_params(self.n as usize, self.k as usize)?;
         let rows = check_len(self.original_len, self.k as usize)?;
         if rows != u64::from(self.rows) {
@@ -278,9 +283,6 @@ impl SemiAvidCommitment {
             })
             .collect::<Result<Vec<_>>>()?;
         let commitment = Self { n, k, original_len, rows, columns, digest: reader.array()? };
-        if digest(&commitment.body()) != commitment.digest {
-            return Err(SvidError::CommitmentDigestMismatch);
-        }
         commitment.validate()?;
         Ok(commitment)
     }
@@ -479,6 +481,26 @@ pub fn reconstruct<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A commitment changed in memory, here its block length (within the same rows, so the
+    /// fields still agree), is refused by every check rather than reconstructing a longer block
+    /// padded with zeros.
+    #[test]
+    fn a_commitment_changed_after_it_was_made_is_refused() {
+        let block: Vec<u8> = (0..2000u32).map(|i| (i * 31 + 7) as u8).collect();
+        let (commitment, chunks) = encode(&block, 8, 4).unwrap();
+        assert_eq!(reconstruct(&commitment, &chunks[..4]).unwrap(), block);
+        let mut longer = commitment.clone();
+        longer.original_len = 2100;
+        assert_eq!(rows_for(2100, 4), u64::from(commitment.rows));
+        for error in [
+            longer.validate().unwrap_err(),
+            verify_chunk(&longer, 0, &chunks[0]).unwrap_err(),
+            reconstruct(&longer, &chunks[..4]).unwrap_err(),
+        ] {
+            assert!(matches!(error, SvidError::CommitmentDigestMismatch), "{error}");
+        }
+    }
 
     /// A producer that commits to elements that are not 31-byte values is caught at
     /// reconstruction, by every reader.

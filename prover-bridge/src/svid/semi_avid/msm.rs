@@ -83,7 +83,15 @@ fn commit_with<P: BucketPoint>(
     let c = setup.window_bits;
     let windows = ((bits as usize + 1).div_ceil(c as usize)).min(setup.windows);
     let buckets = 1usize << (c - 1);
-    let rows = scalars.len().min(setup.rows);
+    // Callers size the setup from the commitment's rows and check each chunk's length against
+    // them; scalars beyond the setup would silently fall outside the commitment.
+    assert!(
+        scalars.len() <= setup.rows,
+        "{} scalars for a setup of {} rows",
+        scalars.len(),
+        setup.rows
+    );
+    let rows = scalars.len();
 
     // Signed digits, row-major.
     let mut digits = vec![0i32; rows * windows];
