@@ -26,7 +26,7 @@ use crate::{
     parallel::{overlay::ReadKey, Prediction},
 };
 use alloy_consensus::Transaction as _;
-use alloy_primitives::{Address, U256};
+use alloy_primitives::{map::AddressSet, Address, U256};
 use rayon::prelude::*;
 use zero_fixtures::{
     contracts::{
@@ -47,13 +47,15 @@ pub fn predict_workload(
     pools: &[Address],
     beneficiary: Address,
 ) -> Vec<Prediction> {
-    transactions.par_iter().map(|tx| predict_transaction(tx, pools, beneficiary)).collect()
+    // A set: a workload may have up to 2^20 pools, and every swap looks its pool up.
+    let pools: AddressSet = pools.iter().copied().collect();
+    transactions.par_iter().map(|tx| predict_transaction(tx, &pools, beneficiary)).collect()
 }
 
 /// Predicts one transaction; see the module documentation.
 pub fn predict_transaction(
     tx: &RecoveredTx,
-    pools: &[Address],
+    pools: &AddressSet,
     beneficiary: Address,
 ) -> Prediction {
     let sender = tx.signer();

@@ -10,8 +10,8 @@ pub struct WorkloadShape {
     /// Workload seed; the same seed gives the same transactions.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// Fraction of senders and receivers (and swaps' pools) drawn from the hot accounts, in
-    /// [0, 1].
+    /// Fraction of senders and receivers drawn from the hot accounts, in [0, 1] (the rest are
+    /// drawn from all accounts); the same fraction of swaps goes to pool 0, the one hot pool.
     #[arg(long, requires = "hot_accounts")]
     pub hot_fraction: Option<f64>,
     /// Number of hot accounts (at most --accounts).
