@@ -62,7 +62,7 @@ impl<S: StateReader> DatabaseRef for StateDatabase<S> {
             return Ok(Bytecode::default());
         }
         match self.state.code(code_hash)? {
-            Some(code) => Ok(Bytecode::new_raw(code)),
+            Some(code) => Ok(analysed(code)),
             None => Err(DatabaseError::MissingCode { code_hash }),
         }
     }
@@ -74,6 +74,14 @@ impl<S: StateReader> DatabaseRef for StateDatabase<S> {
     fn block_hash_ref(&self, number: u64) -> Result<B256, Self::Error> {
         self.state.block_hash(number)?.ok_or(DatabaseError::MissingBlockHash { number })
     }
+}
+
+/// Stored code, analysed for revm. Bytes that start like an EIP-7702 delegation but are not one
+/// (a pre-state may hold them; EIP-3541 stopped new code starting with 0xEF) are ordinary code,
+/// whose first byte halts a call, as other clients run them: revm's `Bytecode::new_raw` would
+/// panic on them.
+pub(crate) fn analysed(code: alloy_primitives::Bytes) -> Bytecode {
+    Bytecode::new_raw_checked(code.clone()).unwrap_or_else(|_| Bytecode::new_legacy(code))
 }
 
 /// A store account as revm sees it (code is fetched by hash when needed).

@@ -3,7 +3,7 @@
 //! analysed once and kept across blocks (until [`CodeCache::clear`]).
 
 use super::overlay::{BlockOverlay, ReadKey, Version};
-use crate::database::{account_info, DatabaseError};
+use crate::database::{account_info, analysed, DatabaseError};
 use alloy_primitives::{map::B256Map, Address, B256, U256};
 use revm::{bytecode::Bytecode, state::AccountInfo, Database};
 use std::sync::RwLock;
@@ -108,7 +108,7 @@ impl<S: StateReader> Database for WorkerView<'_, S> {
             return Ok(code);
         }
         self.codes.get_or_load(code_hash, || match self.store.code(code_hash)? {
-            Some(code) => Ok(Bytecode::new_raw(code)),
+            Some(code) => Ok(analysed(code)),
             None => Err(DatabaseError::MissingCode { code_hash }),
         })
     }

@@ -330,6 +330,38 @@ fn a_block_whose_hash_was_not_recorded_stops_the_chain() {
     }
 }
 
+/// Code that starts like an EIP-7702 delegation but is not one (a pre-state may hold it) is
+/// ordinary code whose first byte is an invalid opcode: a call to it halts, in both engines.
+/// revm's analysis used to panic on it.
+#[test]
+fn code_that_only_looks_like_a_delegation_halts_the_call() {
+    let mut genesis = funded(2);
+    let odd = [Address::repeat_byte(0xe1), Address::repeat_byte(0xe2)];
+    let codes: [&'static [u8]; 2] = [&[0xef, 0x01, 0x01], &[0xef, 0x01, 0x00, 0x12, 0x34]];
+    for (address, code) in odd.into_iter().zip(codes) {
+        genesis.push(GenesisAccount {
+            address,
+            nonce: 1,
+            balance: U256::ZERO,
+            code: Some(Bytes::from_static(code)),
+            storage: Vec::new(),
+        });
+    }
+    let blocks = vec![vec![
+        signed(0, 0, odd[0], 0, Bytes::from_static(&[1])),
+        signed(1, 0, odd[1], 1, Bytes::new()),
+    ]];
+    for threads in [1, 2] {
+        for prediction in [PredictionMode::Simulate, PredictionMode::Fields] {
+            differential(&genesis, &blocks, threads, prediction);
+        }
+    }
+    let chain = ChainSpec::dev(DEV_CHAIN_ID);
+    let mut oracle = DevChain::genesis(chain, MemoryState::new(), &genesis, 30_000_000).unwrap();
+    let block = oracle.produce_sequential(COINBASE, &blocks[0]).unwrap();
+    assert_eq!(block.outcome.failed_transactions(), 2, "both calls halt");
+}
+
 /// Pipelining needs headers that do not carry their own block's root: a typed error otherwise.
 #[test]
 fn pipelining_with_own_root_headers_is_refused() {
