@@ -4,7 +4,8 @@
 //! against its own header: gas used, logs bloom, and (from Byzantium on, when receipts stopped
 //! carrying intermediate state roots) the receipts root. The fixtures hold only the accessed
 //! pre-state, so the post-state root cannot be checked here; ommer headers are not in the
-//! fixtures either, so ommer rewards (which touch only state) are not applied.
+//! fixtures either, so ommer rewards (which touch only state) are not applied: blocks 1,796,867,
+//! 5,283,152 and 8,889,776 have uncles, and their change sets, in both engines, lack the rewards.
 
 use crate::{
     chain::ChainSpec,
