@@ -89,6 +89,7 @@ pub fn run(config: &WorkloadConfig) -> Result<ScheduleStatsReport, ScheduleStats
     let workload = Workload::generate(config)?;
     let coinbase = workload.coinbase;
     let coinbase_key = StateKey::Account(coinbase).hash().prefix();
+    let pools = workload.pools.iter().copied().collect();
     let mut prepare_seconds = started.elapsed().as_secs_f64();
 
     let mut totals = ScheduleStats::default();
@@ -96,7 +97,7 @@ pub fn run(config: &WorkloadConfig) -> Result<ScheduleStatsReport, ScheduleStats
     for raw in &workload.blocks {
         let started = Instant::now();
         let transactions = intake(raw)?;
-        let predictions = predict_workload(&transactions, &workload.pools, coinbase);
+        let predictions = predict_workload(&transactions, &pools, coinbase);
         let tasks: Vec<&Task> = predictions.iter().map(Prediction::task).collect();
         prepare_seconds += started.elapsed().as_secs_f64();
 
@@ -168,8 +169,8 @@ mod tests {
             .iter()
             .map(|raw| {
                 let transactions = intake(raw).unwrap();
-                let predictions =
-                    predict_workload(&transactions, &workload.pools, workload.coinbase);
+                let pools = workload.pools.iter().copied().collect();
+                let predictions = predict_workload(&transactions, &pools, workload.coinbase);
                 schedule_block(&predictions, workload.coinbase, ScheduleMode::Producer).stats
             })
             .collect();

@@ -42,14 +42,14 @@ const TRANSFER_INPUT_BYTES: usize = 4 + 2 * 32;
 const SWAP_INPUT_BYTES: usize = 4 + 3 * 32;
 
 /// Predicts every transaction of a workload whose pools are `pools`, in parallel, in order.
+/// A set, built once per workload: there may be up to 2^20 pools, and every swap looks its pool
+/// up.
 pub fn predict_workload(
     transactions: &[RecoveredTx],
-    pools: &[Address],
+    pools: &AddressSet,
     beneficiary: Address,
 ) -> Vec<Prediction> {
-    // A set: a workload may have up to 2^20 pools, and every swap looks its pool up.
-    let pools: AddressSet = pools.iter().copied().collect();
-    transactions.par_iter().map(|tx| predict_transaction(tx, &pools, beneficiary)).collect()
+    transactions.par_iter().map(|tx| predict_transaction(tx, pools, beneficiary)).collect()
 }
 
 /// Predicts one transaction; see the module documentation.
@@ -186,7 +186,8 @@ mod tests {
             &CodeCache::default(),
         )
         .unwrap();
-        let from_layout = predict_workload(&transactions, &workload.pools, workload.coinbase);
+        let pools = workload.pools.iter().copied().collect();
+        let from_layout = predict_workload(&transactions, &pools, workload.coinbase);
         assert_eq!(simulated.len(), 300);
         for (index, (simulated, from_layout)) in simulated.iter().zip(&from_layout).enumerate() {
             assert_eq!(simulated.accessed(), from_layout.accessed(), "{kind} tx {index}: reads");
