@@ -61,10 +61,7 @@ impl<S: StateReader> DatabaseRef for StateDatabase<S> {
         if code_hash == KECCAK_EMPTY || code_hash == B256::ZERO {
             return Ok(Bytecode::default());
         }
-        match self.state.code(code_hash)? {
-            Some(code) => Ok(analysed(code)),
-            None => Err(DatabaseError::MissingCode { code_hash }),
-        }
+        stored_code(&self.state, code_hash)
     }
 
     fn storage_ref(&self, address: Address, index: U256) -> Result<U256, Self::Error> {
@@ -80,8 +77,20 @@ impl<S: StateReader> DatabaseRef for StateDatabase<S> {
 /// (a pre-state may hold them; EIP-3541 stopped new code starting with 0xEF) are ordinary code,
 /// whose first byte halts a call, as other clients run them: revm's `Bytecode::new_raw` would
 /// panic on them.
-pub(crate) fn analysed(code: alloy_primitives::Bytes) -> Bytecode {
+fn analysed(code: alloy_primitives::Bytes) -> Bytecode {
     Bytecode::new_raw_checked(code.clone()).unwrap_or_else(|_| Bytecode::new_legacy(code))
+}
+
+/// The code `state` holds under `code_hash` (not the empty code's), analysed for revm: what
+/// both engines' databases serve.
+pub(crate) fn stored_code<S: StateReader>(
+    state: &S,
+    code_hash: B256,
+) -> Result<Bytecode, DatabaseError> {
+    match state.code(code_hash)? {
+        Some(code) => Ok(analysed(code)),
+        None => Err(DatabaseError::MissingCode { code_hash }),
+    }
 }
 
 /// A store account as revm sees it (code is fetched by hash when needed).

@@ -3,8 +3,9 @@
 //! [`DevChain`] builds each next header (number, timestamp, EIP-1559 base fee, EIP-4844 excess
 //! blob gas, parent hash), refuses a block whose blobs exceed the fork's maximum, executes the
 //! block's transactions, fills in the outputs (gas used, blob gas used, receipts root, logs
-//! bloom, requests hash, and a state root), commits the changes with the block's hash, and moves on. The header's
-//! `state_root` is the store's own root (QMDB or in-memory), not a Merkle-Patricia root.
+//! bloom, requests hash, and a state root), commits the changes with the block's hash, and
+//! moves on. The header's `state_root` is the store's own root (QMDB or in-memory), not a
+//! Merkle-Patricia root.
 //!
 //! Which root a header carries is a property of the chain ([`HeaderRoot`]). With
 //! [`HeaderRoot::Own`], as on Ethereum, it is the root after the block itself, so the next block

@@ -3,7 +3,7 @@
 //! analysed once and kept across blocks (until [`CodeCache::clear`]).
 
 use super::overlay::{BlockOverlay, ReadKey, Version};
-use crate::database::{account_info, analysed, DatabaseError};
+use crate::database::{account_info, stored_code, DatabaseError};
 use alloy_primitives::{map::B256Map, Address, B256, U256};
 use revm::{bytecode::Bytecode, state::AccountInfo, Database};
 use std::sync::RwLock;
@@ -107,10 +107,7 @@ impl<S: StateReader> Database for WorkerView<'_, S> {
         if let Some(code) = self.overlay.code(code_hash) {
             return Ok(code);
         }
-        self.codes.get_or_load(code_hash, || match self.store.code(code_hash)? {
-            Some(code) => Ok(analysed(code)),
-            None => Err(DatabaseError::MissingCode { code_hash }),
-        })
+        self.codes.get_or_load(code_hash, || stored_code(self.store, code_hash))
     }
 
     fn storage(&mut self, address: Address, index: U256) -> Result<U256, Self::Error> {
