@@ -17,10 +17,20 @@ pub const KEY_PREFIX_BYTES: usize = 10;
 /// that and takes its probe positions straight from the prefix bits.
 pub type KeyPrefix = [u8; KEY_PREFIX_BYTES];
 
+/// The most credit keys one set marks ([`AccessSet::with_credits`]); further credits are kept as
+/// ordinary read-write keys. One per transaction of a task.
+pub const MAX_CREDITS: usize = 4;
+
 /// The sorted read-only and read-write key prefixes of one task.
 ///
 /// Invariants: both sets are sorted and free of duplicates, and they are disjoint — a key that is
 /// both read and written counts as read-write only.
+///
+/// Some read-write keys may be marked as *credits*: the task only adds to the key's value, and
+/// nothing it does depends on that value (a plain payment to an account without code). Credits to
+/// one key commute, so [`PlanBuilder`](crate::PlanBuilder) does not order them against each other
+/// or against earlier readers; readers and writers still wait for every earlier credit. Everywhere
+/// else (conflicts, framing, coverage) a credit is an ordinary write.
 ///
 /// ```
 /// use zero_scheduler::AccessSet;
@@ -37,6 +47,10 @@ pub struct AccessSet {
     keys: Vec<KeyPrefix>,
     /// Index in `keys` where the read-write half starts.
     read_write_start: usize,
+    /// The read-write keys that are credits, in the first `credit_count` places (the rest zero,
+    /// so equal sets compare equal).
+    credits: [KeyPrefix; MAX_CREDITS],
+    credit_count: u8,
 }
 
 impl AccessSet {
@@ -55,7 +69,59 @@ impl AccessSet {
         keys.dedup();
         let read_write_start = keys.len();
         keys.extend_from_slice(&read_write);
-        Self { keys, read_write_start }
+        Self {
+            keys,
+            read_write_start,
+            credits: [[0; KEY_PREFIX_BYTES]; MAX_CREDITS],
+            credit_count: 0,
+        }
+    }
+
+    /// [`AccessSet::new`] plus `credits`: keys the task only adds to (see the type's
+    /// documentation). A credit that is also read or written otherwise is an ordinary read-write
+    /// key, and so is every credit beyond the first [`MAX_CREDITS`].
+    ///
+    /// ```
+    /// use zero_scheduler::AccessSet;
+    ///
+    /// let set = AccessSet::with_credits([[1; 10]], [[2; 10]], [[3; 10], [1; 10]]);
+    /// assert_eq!(set.credits(), &[[3; 10]]);
+    /// assert_eq!(set.read_write(), &[[1; 10], [2; 10], [3; 10]]);
+    /// assert!(set.read_only().is_empty());
+    /// ```
+    pub fn with_credits(
+        read_only: impl IntoIterator<Item = KeyPrefix>,
+        read_write: impl IntoIterator<Item = KeyPrefix>,
+        credits: impl IntoIterator<Item = KeyPrefix>,
+    ) -> Self {
+        let mut set = Self::new(read_only, read_write);
+        for credit in credits {
+            if set.is_credit(&credit) {
+                continue;
+            }
+            if set.contains(&credit) {
+                // Read, or written outright, by the same task: an ordinary write.
+                set.insert_read_write(credit);
+            } else {
+                set.insert_read_write(credit);
+                if usize::from(set.credit_count) < MAX_CREDITS {
+                    set.credits[usize::from(set.credit_count)] = credit;
+                    set.credit_count += 1;
+                }
+            }
+        }
+        set
+    }
+
+    /// The read-write keys that are credits, in the order they were given.
+    pub fn credits(&self) -> &[KeyPrefix] {
+        &self.credits[..usize::from(self.credit_count)]
+    }
+
+    /// Whether `key` is a credit of this set.
+    #[inline]
+    pub fn is_credit(&self, key: &KeyPrefix) -> bool {
+        self.credits().contains(key)
     }
 
     /// The keys only read, sorted.
@@ -88,8 +154,15 @@ impl AccessSet {
         self.read_write().binary_search(key).is_ok()
     }
 
-    /// Adds `key` to the read-write set (moving it out of the read-only set if it was there).
+    /// Adds `key` to the read-write set (moving it out of the read-only set if it was there);
+    /// a credit becomes an ordinary read-write key.
     pub fn insert_read_write(&mut self, key: KeyPrefix) {
+        if let Some(index) = self.credits().iter().position(|credit| *credit == key) {
+            let count = usize::from(self.credit_count);
+            self.credits.copy_within(index + 1..count, index);
+            self.credits[count - 1] = [0; KEY_PREFIX_BYTES];
+            self.credit_count -= 1;
+        }
         if let Ok(index) = self.read_only().binary_search(&key) {
             self.keys.remove(index);
             self.read_write_start -= 1;
@@ -184,6 +257,30 @@ mod tests {
         set.insert_read_write(key(3));
         assert_eq!(set.read_only(), &[key(1)]);
         assert_eq!(set.read_write(), &[key(0), key(2), key(3)]);
+    }
+
+    #[test]
+    fn credits_stay_credits_only_while_nothing_else_touches_their_key() {
+        let set = AccessSet::with_credits([key(1)], [key(2)], [key(1), key(2), key(3), key(4)]);
+        assert_eq!(set.read_only(), &[] as &[KeyPrefix]);
+        assert_eq!(set.read_write(), &[key(1), key(2), key(3), key(4)]);
+        assert_eq!(set.credits(), &[key(3), key(4)]);
+        assert!(set.is_credit(&key(3)) && !set.is_credit(&key(2)));
+        // A sender's key written by the task (Task::new) turns a credit into a plain write.
+        let mut promoted = set.clone();
+        promoted.insert_read_write(key(3));
+        assert_eq!(promoted.credits(), &[key(4)]);
+        assert_eq!(promoted, AccessSet::with_credits([], [key(1), key(2), key(3)], [key(4)]));
+        // Past the limit, credits are ordinary writes.
+        let twice = AccessSet::with_credits([], [], [key(7), key(7)]);
+        assert_eq!(twice.credits(), &[key(7)]);
+        let many = AccessSet::with_credits([], [], (10..16).map(key));
+        assert_eq!(many.credits(), &[key(10), key(11), key(12), key(13)]);
+        assert_eq!(many.read_write().len(), 6);
+        // Conflicts treat a credit as a write.
+        assert!(
+            AccessSet::with_credits([], [], [key(5)]).conflicts_with(&AccessSet::new([key(5)], []))
+        );
     }
 
     #[test]

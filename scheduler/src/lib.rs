@@ -66,7 +66,7 @@ mod schedule;
 mod task;
 mod watermark;
 
-pub use access_set::{AccessSet, KeyPrefix, KEY_PREFIX_BYTES};
+pub use access_set::{AccessSet, KeyPrefix, KEY_PREFIX_BYTES, MAX_CREDITS};
 pub use frame::{FlushReason, Frame, MAX_KEYS_PER_FRAME_SET, MAX_TASKS_PER_FRAME};
 pub use frame_filter::{
     probe_positions, FrameFilter, FrameSlot, FILTER_BITS, FRAME_COUNT, PROBE_COUNT,

@@ -12,7 +12,11 @@
 //! - per-sender order: a sender's key is read-write in each of its tasks ([`Task::new`]), so a
 //!   sender's task always depends on (at least) the sender's previous task;
 //! - coinbase barrier: a task whose access set holds the coinbase key waits for every earlier task
-//!   (its dependency is the previous position), so it sees all fees credited before it.
+//!   (its dependency is the previous position), so it sees all fees credited before it;
+//! - credits ([`AccessSet::credits`]): a task that only adds to a key gets no dependency from it,
+//!   but counts as its latest writer, so a later reader or writer of the key waits for it (and,
+//!   through the watermark, for every earlier credit). Payments into one account then run side
+//!   by side; the executor adds each to the balance current when it commits.
 //!
 //! The builder is incremental, so producer mode can plan each flushed frame as it comes out of the
 //! [`Framer`](crate::Framer) and hand its tasks to the releaser straight away.
@@ -25,11 +29,12 @@ use crate::task::Task;
 /// Positions are stored as `position + 1`, with 0 for "none"; depths saturate.
 #[derive(Clone, Copy, Debug, Default)]
 struct KeyHistory {
-    /// Latest task that wrote the key.
+    /// Latest task that wrote the key (a credit counts).
     last_writer: u32,
     /// Latest task that read or wrote the key.
     last_access: u32,
-    /// Conflict depth of `last_writer`.
+    /// Conflict depth of `last_writer`; after credits, the deepest of the credits since the
+    /// last plain write and that write.
     writer_depth: u32,
     /// Largest conflict depth of the readers since `last_writer`.
     reader_depth: u32,
@@ -127,6 +132,11 @@ impl PlanBuilder {
             }
         }
         for key in access_set.read_write() {
+            // A credit waits for nothing on its key: credits commute with each other, and with
+            // earlier readers, which commit first in any case (see `AccessSet`).
+            if access_set.is_credit(key) {
+                continue;
+            }
             if let Some(history) = self.histories.get(key) {
                 dependency = dependency.max(history.last_access);
                 depth_before = depth_before.max(history.writer_depth.max(history.reader_depth));
@@ -149,8 +159,14 @@ impl PlanBuilder {
             let history = self.histories.entry(*key).or_default();
             history.last_writer = stored;
             history.last_access = stored;
-            history.writer_depth = depth;
-            history.reader_depth = 0;
+            if access_set.is_credit(key) {
+                // Later readers and writers wait for this credit and, through the watermark,
+                // for every earlier one: the deepest of them bounds their start.
+                history.writer_depth = history.writer_depth.max(depth);
+            } else {
+                history.writer_depth = depth;
+                history.reader_depth = 0;
+            }
         }
     }
 
@@ -332,6 +348,41 @@ mod tests {
         assert_eq!(plan.dependencies(), &[None, None, Some(1), None]);
         assert_eq!(DependencyPlan::build(&tasks[2..3], Some(coinbase)).dependencies(), &[None]);
         assert_eq!(DependencyPlan::build(&tasks, None).dependencies(), &[None; 4]);
+    }
+
+    #[test]
+    fn credits_to_one_key_run_side_by_side_and_readers_wait_for_them() {
+        let key = |byte: u8| [byte; 10];
+        let credit = |sender: u8, to: u8| {
+            Task::single(SenderId([200 + sender; 10]), AccessSet::with_credits([], [], [key(to)]))
+        };
+        let tasks = [
+            task(0, &[], &[1]), // 0: writes 1
+            credit(1, 1),       // 1: credits 1: no wait, even for the writer
+            credit(2, 1),       // 2: credits 1: no wait for the other credit
+            task(3, &[1], &[]), // 3: reads 1: after the latest credit, 2
+            credit(4, 1),       // 4: credits 1: no wait for the reader
+            task(5, &[], &[1]), // 5: writes 1: after 4
+            credit(6, 9),       // 6
+            task(7, &[], &[9]), // 7: writes 9: after the credit 6
+        ];
+        let plan = DependencyPlan::build(&tasks, None);
+        assert_eq!(plan.dependencies(), &[None, None, None, Some(2), None, Some(4), None, Some(6)]);
+        // Chains: {0, 1, 2} -> 3 -> 5 and 4 -> 5: three transactions.
+        assert_eq!(plan.conflict_critical_path(), 3);
+        // The same block with the credits as plain writes is one chain through key 1.
+        let plain: Vec<Task> = tasks
+            .iter()
+            .map(|task| {
+                let set = task.access_set();
+                Task::single(
+                    task.senders()[0],
+                    AccessSet::new(set.read_only().to_vec(), set.read_write().to_vec()),
+                )
+            })
+            .collect();
+        let plan = DependencyPlan::build(&plain, None);
+        assert_eq!(plan.conflict_critical_path(), 6);
     }
 
     #[test]

@@ -24,6 +24,9 @@
 //!    transaction. Validation is skipped while every run so far, this one included, stayed
 //!    inside its prediction: the plan is exact, so such a run can only have read current values
 //!    (debug builds check that claim on every commit).
+//!    A payment predicted as a credit ([`Prediction::credited`]) ran beside earlier payments
+//!    into the same account, so its read of that account is left out of validation: what it
+//!    added lands on the balance committed now, provided the recipient still has no code.
 //! 5. Fees accumulate and are credited to the beneficiary once: at block end, or just before a
 //!    transaction that reads the beneficiary (the coinbase barrier makes it wait for every
 //!    earlier one; a run that reads it unannounced is re-executed after the credit), or just
@@ -99,7 +102,7 @@ use std::{
 };
 use zero_fixtures::contracts::TRANSFER_SELECTOR;
 use zero_scheduler::{DependencyPlan, WatermarkRelease};
-use zero_state::StateReader;
+use zero_state::{StateReader, KECCAK_EMPTY};
 
 /// revm as a worker runs it: alloy-evm's Ethereum configuration over a [`WorkerView`].
 type WorkerEvm<'a, S> = revm::context::Evm<
@@ -176,6 +179,9 @@ struct TxRun {
     covered: bool,
     /// Its writes against what it read (`None` when it failed or they are not known).
     writes: Option<WriteSet>,
+    /// The predicted credit as it happened: the recipient and what the run added to the
+    /// balance it read, with nothing else about the recipient read or changed.
+    credit: Option<(Address, U256)>,
     /// The bloom of its logs, computed where it ran (off the serial path).
     bloom: Bloom,
 }
@@ -912,16 +918,23 @@ fn run_transaction<S: StateReader>(
         .is_ok()
         .then(|| write_set(&state, |address| Ok(view.loaded(address).cloned())).ok().flatten())
         .flatten();
+    let credit = prediction.credited().and_then(|recipient| {
+        let writes = writes.as_ref()?;
+        Some((recipient, credit_of(writes, recipient, view.loaded(recipient)?)?))
+    });
     let reads = view.take_reads();
     let bloom = outcome.as_ref().map_or(Bloom::ZERO, |result| logs_bloom(result.logs()));
     // Whether it stayed inside its prediction decides whether later commits may skip
     // validation; a failed run changed nothing. Its writes are what it will publish, when known.
+    // A predicted credit must have been one: the plan let it run beside other payments into
+    // the account, so its read of the account may be stale.
     let read_keys = reads.iter().map(|(key, _)| *key);
-    let covered = outcome.is_err()
+    let covered = (outcome.is_err()
         || match &writes {
             Some(writes) => prediction.covers(read_keys, writes.keys(), beneficiary),
             None => prediction.covers(read_keys, written_keys(&state), beneficiary),
-        };
+        })
+        && (prediction.credited().is_none() || credit.is_some());
     let beneficiary_account = state.get(&beneficiary);
     let touched_beneficiary = outcome.is_ok() && beneficiary_account.is_some();
     let fee_deferrable = beneficiary_account.is_none_or(|account| {
@@ -938,7 +951,38 @@ fn run_transaction<S: StateReader>(
         full_handler,
         covered,
         writes,
+        credit,
         bloom,
+    }
+}
+
+/// What a run whose `writes` pay into `recipient` added to its balance, when that is all it did
+/// to it: the recipient had no code (nothing ran there, so nothing depended on its balance) and
+/// keeps its nonce, code and storage. `before` is the account as the run read it.
+fn credit_of(writes: &WriteSet, recipient: Address, before: &Option<AccountInfo>) -> Option<U256> {
+    let (balance, nonce, code_hash) = before
+        .as_ref()
+        .map_or((U256::ZERO, 0, KECCAK_EMPTY), |info| (info.balance, info.nonce, info.code_hash));
+    let (_, after, storage) = writes.accounts.iter().find(|(address, ..)| *address == recipient)?;
+    let after = after.as_ref()?;
+    let untouched = code_hash == KECCAK_EMPTY
+        && after.code_hash == KECCAK_EMPTY
+        && after.nonce == nonce
+        && *storage == StorageEffect::Kept
+        && !writes.slots.iter().any(|(address, ..)| *address == recipient);
+    after.balance.checked_sub(balance).filter(|added| untouched && !added.is_zero())
+}
+
+/// The recipient's account once a credit of `added` lands on its committed value `now`; `None`
+/// when it cannot stand for the run: the recipient has code now (a payment would run it), or
+/// the sum passes 2^256 wei. The run is then executed again.
+fn credited_account(now: Option<AccountInfo>, added: U256) -> Option<(U256, u64)> {
+    match now {
+        None => Some((added, 0)),
+        Some(info) if info.code_hash == KECCAK_EMPTY => {
+            Some((info.balance.checked_add(added)?, info.nonce))
+        }
+        Some(_) => None,
     }
 }
 
@@ -1015,11 +1059,33 @@ impl Committer {
         // exact). The beneficiary is outside every prediction (fees are credited behind the
         // plan's back), so a run that read it is always checked.
         let planned = run.covered && self.all_covered && !read_beneficiary;
+        // A credit's read of its recipient may be stale by design (earlier payments into it ran
+        // beside it): it is left out of validation, and the credit lands on the balance now,
+        // as long as the recipient still has no code.
+        let credit_key = run.credit.map(|(recipient, _)| ReadKey::Account(recipient));
         let current = |run: &TxRun| {
-            run.reads.iter().all(|&(key, version)| shared.overlay.current_version(key) == version)
+            run.reads.iter().all(|&(key, version)| {
+                Some(key) == credit_key || shared.overlay.current_version(key) == version
+            })
         };
         debug_assert!(!planned || current(&run), "transaction {position} read a stale value");
-        let stale = credited || (!planned && !current(&run));
+        let mut landed = match run.credit {
+            Some((recipient, added)) => {
+                // Most often nothing was paid in since it read the recipient: the write stands.
+                let key = ReadKey::Account(recipient);
+                let read = run.reads.iter().rev().find(|(read, _)| *read == key);
+                if read.is_some_and(|&(_, version)| shared.overlay.current_version(key) == version)
+                {
+                    None
+                } else {
+                    let now = credited_account(current_account(shared, recipient)?, added);
+                    Some((recipient, now))
+                }
+            }
+            None => None,
+        };
+        let credit_refused = matches!(landed, Some((_, None)));
+        let stale = credited || credit_refused || (!planned && !current(&run));
         // A run that held its fee back and reached the beneficiary unannounced saw it without
         // any fee held back (else it was credited above and the run is stale); its own fee can
         // still follow it, unless the run created, destroyed or emptied the beneficiary.
@@ -1032,6 +1098,8 @@ impl Committer {
             }
             self.reexecuted += 1;
             run = run_transaction(evm, tx, true, &shared.predictions[position], beneficiary);
+            // It read the recipient's committed value: its write is exact as it stands.
+            landed = None;
         }
         if !run.covered {
             self.mispredicted += 1;
@@ -1059,7 +1127,7 @@ impl Committer {
             // Saturating: a sum past 2^256 wei cannot occur, and revm skips such a credit too.
             self.pending_fee = Some(self.pending_fee.unwrap_or_default().saturating_add(fee));
         }
-        let writes = match (run.writes, &run.state) {
+        let mut writes = match (run.writes, &run.state) {
             (Some(writes), _) => writes,
             (None, Some(state)) => {
                 write_set(state, |address| current_account(shared, address).map(Some))?.ok_or_else(
@@ -1072,6 +1140,14 @@ impl Committer {
                 )))
             }
         };
+        if let Some((recipient, Some((balance, nonce)))) = landed {
+            if let Some((_, Some(info), _)) =
+                writes.accounts.iter_mut().find(|(address, ..)| *address == recipient)
+            {
+                info.balance = balance;
+                info.nonce = nonce;
+            }
+        }
         publish(shared.overlay, writes, version_of(position));
         // A zero fee paid to an existing empty beneficiary touches it, and EIP-161 removes it
         // (revm's `State` then wipes its storage, even if later fees bring it back): pay this

@@ -5,6 +5,12 @@
 //!   value (reads it otherwise). A payment to an account with code (a contract, or an EIP-7702
 //!   delegation) runs that code, so it is simulated: one account read decides, where a
 //!   prediction from fields would miss whatever the code touches and cost a re-run.
+//! - The recipient of a plain transfer that moves value, other than the sender and the
+//!   beneficiary, is *credited* ([`Prediction::credited`]): nothing the payment does depends on
+//!   its balance, so the plan lets payments into one account run side by side and the executor
+//!   adds each one to the balance current at its commit. Whether the recipient really has no
+//!   code is checked where the payment runs and again at its commit, so a prediction from fields
+//!   alone may name a contract: that run is then a misprediction, validated as any other.
 //! - Anything else is simulated with revm against the state the block starts from (in parallel
 //!   across rayon's pool), recording every account and slot it reads and which of them it
 //!   changes. The simulation ignores nonce and balance checks, so a sender's later transactions
@@ -69,6 +75,7 @@ pub struct Prediction {
     written: Vec<ReadKey>,
     touches_beneficiary: bool,
     simulated: bool,
+    credited: Option<Address>,
     task: Task,
 }
 
@@ -85,7 +92,10 @@ impl Prediction {
             }
         }
         let touches_beneficiary = accessed.contains(&ReadKey::Account(beneficiary));
-        Self::new(sender, beneficiary, accessed, written, touches_beneficiary, false)
+        let credited = tx.to().filter(|&to| {
+            !tx.value().is_zero() && to != sender && to != beneficiary && is_plain_transfer(tx)
+        });
+        Self::build(sender, beneficiary, accessed, written, touches_beneficiary, false, credited)
     }
 
     /// A prediction from keys in any order, with duplicates allowed: `accessed` must include
@@ -93,17 +103,31 @@ impl Prediction {
     pub(crate) fn new(
         sender: Address,
         beneficiary: Address,
+        accessed: Vec<ReadKey>,
+        written: Vec<ReadKey>,
+        touches_beneficiary: bool,
+        simulated: bool,
+    ) -> Self {
+        Self::build(sender, beneficiary, accessed, written, touches_beneficiary, simulated, None)
+    }
+
+    /// [`Self::new`] with `credited`, one of the written accounts, marked as a credit.
+    fn build(
+        sender: Address,
+        beneficiary: Address,
         mut accessed: Vec<ReadKey>,
         mut written: Vec<ReadKey>,
         touches_beneficiary: bool,
         simulated: bool,
+        credited: Option<Address>,
     ) -> Self {
         accessed.sort_unstable();
         accessed.dedup();
         written.sort_unstable();
         written.dedup();
-        let task = task_from_keys(&accessed, &written, touches_beneficiary, sender, beneficiary);
-        Self { accessed, written, touches_beneficiary, simulated, task }
+        let task =
+            task_from_keys(&accessed, &written, touches_beneficiary, credited, sender, beneficiary);
+        Self { accessed, written, touches_beneficiary, simulated, credited, task }
     }
 
     /// Every key predicted to be read or written, sorted.
@@ -125,6 +149,13 @@ impl Prediction {
     /// The prediction came from a simulation (not from the fields alone).
     pub fn simulated(&self) -> bool {
         self.simulated
+    }
+
+    /// The account this transaction is predicted only to pay value into, without code to run
+    /// and without reading it otherwise: the scheduler's task marks it as a credit
+    /// ([`AccessSet::credits`]). It is also among [`written`](Self::written).
+    pub fn credited(&self) -> Option<Address> {
+        self.credited
     }
 
     /// The scheduler's task: read-only and read-write key prefixes, the sender's key, and the
@@ -155,11 +186,13 @@ impl Prediction {
     }
 }
 
-/// The task for sorted, deduplicated `accessed` and `written` keys.
+/// The task for sorted, deduplicated `accessed` and `written` keys; `credited`, one of the
+/// written accounts, becomes a credit.
 fn task_from_keys(
     accessed: &[ReadKey],
     written: &[ReadKey],
     touches_beneficiary: bool,
+    credited: Option<Address>,
     sender: Address,
     beneficiary: Address,
 ) -> Task {
@@ -172,13 +205,16 @@ fn task_from_keys(
         .filter(|key| written.binary_search(key).is_err())
         .map(prefix)
         .chain(touches_beneficiary.then(|| StateKey::Account(beneficiary).hash().prefix()));
-    let read_write: Vec<KeyPrefix> = written.iter().map(prefix).collect();
+    let mut read_write: Vec<KeyPrefix> = written.iter().map(prefix).collect();
     // The sender is almost always among the written keys: its hash is already there.
     let sender_key = match written.binary_search(&ReadKey::Account(sender)) {
         Ok(index) => read_write[index],
         Err(_) => StateKey::Account(sender).hash().prefix(),
     };
-    Task::single(SenderId(sender_key), AccessSet::new(read_only, read_write))
+    let credit = credited
+        .and_then(|account| written.binary_search(&ReadKey::Account(account)).ok())
+        .map(|index| read_write.remove(index));
+    Task::single(SenderId(sender_key), AccessSet::with_credits(read_only, read_write, credit))
 }
 
 /// Whether `tx` is a plain value transfer by its fields (the recipient's code is checked apart,

@@ -821,6 +821,81 @@ fn replay_mode_keeps_the_order_and_matches_the_oracle() {
     replay_differential(chain.state(), &header, &block);
 }
 
+/// Payments into one account are credits: the plan runs them side by side and each lands on
+/// the balance current at its commit. Around them, the account spends (a plain write), a
+/// contract reads its balance (unpredicted from fields), and an EIP-7702 authorization gives
+/// another recipient code in the middle of its payments, after which a payment runs that code
+/// and must not land as a credit on a balance read before.
+#[test]
+fn payments_into_one_account_run_side_by_side_and_match_the_oracle() {
+    let mut genesis = funded(130);
+    for (address, code) in [(BALANCE_READER, BALANCE_READER_CODE), (SETTER, SETTER_CODE)] {
+        genesis.push(GenesisAccount {
+            address,
+            nonce: 1,
+            balance: U256::ZERO,
+            code: Some(Bytes::from_static(code)),
+            storage: Vec::new(),
+        });
+    }
+    let chain =
+        DevChain::genesis(ChainSpec::dev(DEV_CHAIN_ID), MemoryState::new(), &genesis, 30_000_000)
+            .unwrap();
+    // `spender` is funded and sends; `(authority_key, authority)` does not exist until paid.
+    let spender = derive_key(99, 0).1;
+    let (authority_key, authority) = (200, derive_key(99, 200).1);
+    let pay =
+        |sender: u32, to: Address| signed(sender, 0, to, 1_000 + u64::from(sender), Bytes::new());
+
+    // Only payments into one account: no payment waits for another.
+    let credits: Vec<RecoveredTx> = (1..=100).map(|sender| pay(sender, spender)).collect();
+    let header = chain.next_header(COINBASE, &credits);
+    let env = evm_env(&ChainSpec::dev(DEV_CHAIN_ID), &header);
+    let executor = ParallelExecutor::new(Some(2));
+    for mode in [PredictionMode::Simulate, PredictionMode::Fields] {
+        let predictions =
+            predict(&credits, mode, &env, COINBASE, chain.state(), executor.codes()).unwrap();
+        let plan = schedule_block(&predictions, COINBASE, ScheduleMode::Replay).plan;
+        assert_eq!(plan.critical_path(), 1, "{mode:?}: credits were ordered");
+    }
+    replay_differential(chain.state(), &header, &credits);
+
+    let mut block = Vec::new();
+    for sender in 1..=30 {
+        block.push(pay(sender, spender));
+        block.push(pay(sender + 30, authority));
+    }
+    // The spender spends what it was paid: after every payment before it.
+    block.push(signed(0, 0, authority, 5, Bytes::new()));
+    let balance_of = |account: Address| Bytes::from(account.into_word().to_vec());
+    block.push(signed(61, 0, BALANCE_READER, 0, balance_of(authority)));
+    for sender in 62..=90 {
+        block.push(pay(sender, if sender % 2 == 0 { spender } else { authority }));
+    }
+    block.push(signed(91, 0, BALANCE_READER, 0, balance_of(spender)));
+    // The authority delegates to the setter: later payments into it run the setter's code.
+    let authorization =
+        Authorization { chain_id: U256::from(DEV_CHAIN_ID), address: SETTER, nonce: 0 };
+    let signed_authorization = sign_authorization(authorization, &derive_key(99, authority_key).0);
+    block.push(typed_transaction(
+        92,
+        0,
+        TxKind::Call(authority),
+        0,
+        Bytes::new(),
+        1_000_000_000,
+        AccessList::default(),
+        TxType::Eip7702(vec![signed_authorization]),
+    ));
+    for sender in 93..=120 {
+        block.push(pay(sender, authority));
+    }
+    let header = chain.next_header(COINBASE, &block);
+    for _ in 0..3 {
+        replay_differential(chain.state(), &header, &block);
+    }
+}
+
 #[test]
 fn mainnet_fixtures_replay_in_parallel_exactly() {
     let Some(dir) = discovery::mainnet_dir() else {
