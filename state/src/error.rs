@@ -49,6 +49,10 @@ pub enum StateError {
         /// What was asked and what to do instead.
         reason: String,
     },
+    /// A commit panicked part way through while holding the store's lock ([`crate::Locked`]):
+    /// the store may hold half a block, so it answers nothing more.
+    #[error("the state store was left part way through a commit that panicked; its state cannot be trusted: restart from a persistent store")]
+    Poisoned,
     /// An I/O failure in a persistent store.
     #[error("state store I/O error at {path}: {source}")]
     Io {

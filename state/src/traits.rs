@@ -54,7 +54,8 @@ pub trait SharedCommit: StateReader + StateCommit {
 
 /// Any store behind one lock. A commit holds the lock for its whole length, so readers wait
 /// for it: correct, but nothing overlaps. It lets stores without finer locking (the in-memory
-/// store) run the same pipelined code as QMDB.
+/// store) run the same pipelined code as QMDB. A commit that panics part way leaves the lock
+/// poisoned, and every later read or commit is refused with [`StateError::Poisoned`].
 #[derive(Debug, Default)]
 pub struct Locked<S>(RwLock<S>);
 
@@ -69,51 +70,61 @@ impl<S> Locked<S> {
         self.0.into_inner().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, S> {
-        self.0.read().unwrap_or_else(PoisonError::into_inner)
+    /// A guard for reading; an error once a commit panicked while holding the lock, since the
+    /// store may then hold half a block.
+    fn read(&self) -> Result<std::sync::RwLockReadGuard<'_, S>, StateError> {
+        self.0.read().map_err(|_| StateError::Poisoned)
     }
 
-    fn write(&self) -> std::sync::RwLockWriteGuard<'_, S> {
-        self.0.write().unwrap_or_else(PoisonError::into_inner)
+    /// A guard for committing; an error once a commit panicked (see [`Self::read`]).
+    fn write(&self) -> Result<std::sync::RwLockWriteGuard<'_, S>, StateError> {
+        self.0.write().map_err(|_| StateError::Poisoned)
+    }
+
+    /// A guard for the answers that cannot fail (root, height): those of a store left part
+    /// way through a commit are its state as it stands, and every read or commit after it
+    /// fails, so nothing builds on them.
+    fn read_anyway(&self) -> std::sync::RwLockReadGuard<'_, S> {
+        self.0.read().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
 impl<S: StateReader> StateReader for Locked<S> {
     fn account(&self, address: Address) -> Result<Option<Account>, StateError> {
-        self.read().account(address)
+        self.read()?.account(address)
     }
     fn storage(&self, address: Address, slot: U256) -> Result<U256, StateError> {
-        self.read().storage(address, slot)
+        self.read()?.storage(address, slot)
     }
     fn code(&self, code_hash: B256) -> Result<Option<Bytes>, StateError> {
-        self.read().code(code_hash)
+        self.read()?.code(code_hash)
     }
     fn block_hash(&self, number: u64) -> Result<Option<B256>, StateError> {
-        self.read().block_hash(number)
+        self.read()?.block_hash(number)
     }
 }
 
 impl<S: StateCommit> StateCommit for Locked<S> {
     fn commit_block(&mut self, changes: &BlockChanges) -> Result<B256, StateError> {
-        self.write().commit_block(changes)
+        self.write()?.commit_block(changes)
     }
     fn record_block_hash(&mut self, number: u64, hash: B256) -> Result<(), StateError> {
-        self.write().record_block_hash(number, hash)
+        self.write()?.record_block_hash(number, hash)
     }
     fn state_root(&self) -> B256 {
-        self.read().state_root()
+        self.read_anyway().state_root()
     }
     fn last_height(&self) -> Option<u64> {
-        self.read().last_height()
+        self.read_anyway().last_height()
     }
 }
 
 impl<S: StateReader + StateCommit> SharedCommit for Locked<S> {
     fn commit_block_shared(&self, changes: &BlockChanges) -> Result<B256, StateError> {
-        self.write().commit_block(changes)
+        self.write()?.commit_block(changes)
     }
     fn record_block_hash_shared(&self, number: u64, hash: B256) -> Result<(), StateError> {
-        self.write().record_block_hash(number, hash)
+        self.write()?.record_block_hash(number, hash)
     }
 }
 
@@ -129,5 +140,60 @@ impl<T: StateReader + ?Sized> StateReader for &T {
     }
     fn block_hash(&self, number: u64) -> Result<Option<B256>, StateError> {
         (**self).block_hash(number)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A store whose commits panic half way.
+    struct PanickingCommit;
+
+    impl StateReader for PanickingCommit {
+        fn account(&self, _: Address) -> Result<Option<Account>, StateError> {
+            Ok(None)
+        }
+        fn storage(&self, _: Address, _: U256) -> Result<U256, StateError> {
+            Ok(U256::ZERO)
+        }
+        fn code(&self, _: B256) -> Result<Option<Bytes>, StateError> {
+            Ok(None)
+        }
+        fn block_hash(&self, _: u64) -> Result<Option<B256>, StateError> {
+            Ok(None)
+        }
+    }
+
+    impl StateCommit for PanickingCommit {
+        fn commit_block(&mut self, _: &BlockChanges) -> Result<B256, StateError> {
+            panic!("a commit that fails half way");
+        }
+        fn record_block_hash(&mut self, _: u64, _: B256) -> Result<(), StateError> {
+            Ok(())
+        }
+        fn state_root(&self) -> B256 {
+            B256::ZERO
+        }
+        fn last_height(&self) -> Option<u64> {
+            None
+        }
+    }
+
+    #[test]
+    fn a_store_left_by_a_panicking_commit_answers_nothing_more() {
+        let store = Locked::new(PanickingCommit);
+        assert!(store.account(Address::ZERO).unwrap().is_none());
+        let changes = BlockChanges { height: 1, ..BlockChanges::default() };
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let _ = store.commit_block_shared(&changes);
+        }));
+        assert!(panicked.is_err());
+        assert!(matches!(store.account(Address::ZERO), Err(StateError::Poisoned)));
+        assert!(matches!(store.storage(Address::ZERO, U256::ZERO), Err(StateError::Poisoned)));
+        assert!(matches!(store.commit_block_shared(&changes), Err(StateError::Poisoned)));
+        assert!(matches!(store.record_block_hash_shared(1, B256::ZERO), Err(StateError::Poisoned)));
+        let message = store.account(Address::ZERO).unwrap_err().to_string();
+        assert!(message.contains("restart from a persistent store"), "{message}");
     }
 }
