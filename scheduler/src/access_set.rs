@@ -47,8 +47,8 @@ pub struct AccessSet {
     keys: Vec<KeyPrefix>,
     /// Index in `keys` where the read-write half starts.
     read_write_start: usize,
-    /// The read-write keys that are credits, in the first `credit_count` places (the rest zero,
-    /// so equal sets compare equal).
+    /// The read-write keys that are credits, sorted, in the first `credit_count` places (the
+    /// rest zero), so that equal sets compare equal.
     credits: [KeyPrefix; MAX_CREDITS],
     credit_count: u8,
 }
@@ -104,16 +104,18 @@ impl AccessSet {
                 set.insert_read_write(credit);
             } else {
                 set.insert_read_write(credit);
-                if usize::from(set.credit_count) < MAX_CREDITS {
-                    set.credits[usize::from(set.credit_count)] = credit;
+                let count = usize::from(set.credit_count);
+                if count < MAX_CREDITS {
+                    set.credits[count] = credit;
                     set.credit_count += 1;
+                    set.credits[..=count].sort_unstable();
                 }
             }
         }
         set
     }
 
-    /// The read-write keys that are credits, in the order they were given.
+    /// The read-write keys that are credits, sorted.
     pub fn credits(&self) -> &[KeyPrefix] {
         &self.credits[..usize::from(self.credit_count)]
     }
@@ -274,6 +276,10 @@ mod tests {
         // Past the limit, credits are ordinary writes.
         let twice = AccessSet::with_credits([], [], [key(7), key(7)]);
         assert_eq!(twice.credits(), &[key(7)]);
+        assert_eq!(
+            AccessSet::with_credits([], [], [key(8), key(7)]),
+            AccessSet::with_credits([], [], [key(7), key(8)])
+        );
         let many = AccessSet::with_credits([], [], (10..16).map(key));
         assert_eq!(many.credits(), &[key(10), key(11), key(12), key(13)]);
         assert_eq!(many.read_write().len(), 6);

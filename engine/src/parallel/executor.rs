@@ -123,6 +123,10 @@ pub struct ParallelStats {
     /// Transactions re-executed at commit (a stale read, or code that touched the
     /// beneficiary without being predicted to).
     pub reexecuted: u64,
+    /// Payments predicted as credits whose recipient changed between their run's read and
+    /// their commit (a payment before them committed meanwhile): what they added landed on the
+    /// committed balance instead of the run's own value.
+    pub landed_credits: u64,
     /// Released tasks a worker set aside for other work because an earlier call to the same
     /// contract, one it may share storage with, had not committed yet (the executor's soft
     /// order; see the module documentation).
@@ -179,11 +183,23 @@ struct TxRun {
     covered: bool,
     /// Its writes against what it read (`None` when it failed or they are not known).
     writes: Option<WriteSet>,
-    /// The predicted credit as it happened: the recipient and what the run added to the
-    /// balance it read, with nothing else about the recipient read or changed.
-    credit: Option<(Address, U256)>,
+    /// The predicted credit as it happened, with nothing else about the recipient read or
+    /// changed.
+    credit: Option<Credit>,
     /// The bloom of its logs, computed where it ran (off the serial path).
     bloom: Bloom,
+}
+
+/// A payment that only added to its recipient's balance (see [`Prediction::credited`]).
+#[derive(Clone, Copy)]
+struct Credit {
+    recipient: Address,
+    /// What the run added to the balance it read.
+    added: U256,
+    /// Whether the recipient was empty when read, where that changes what the payment costs
+    /// (EIP-2780 charges state gas for paying into an empty account): the credit then lands
+    /// only on a recipient still as empty or not as it was.
+    read_empty: Option<bool>,
 }
 
 /// A committed transaction's gas, as the block's totals need it.
@@ -249,6 +265,7 @@ struct Committer {
     all_covered: bool,
     mispredicted: u64,
     reexecuted: u64,
+    landed_credits: u64,
     commit_nanos: u64,
     /// The task at the cursor, released by the last commit, for the committer to run next.
     cursor_task: Option<usize>,
@@ -495,6 +512,7 @@ impl ParallelExecutor {
             threads: self.topology.threads(),
             mispredicted: committer.mispredicted,
             reexecuted: committer.reexecuted,
+            landed_credits: committer.landed_credits,
             set_aside: shared.set_aside.load(Ordering::Relaxed),
             dependent: plan.dependencies().iter().filter(|d| d.is_some()).count() as u64,
             critical_path: plan.critical_path(),
@@ -911,6 +929,7 @@ fn run_transaction<S: StateReader>(
         let outcome = handler.run(evm);
         (outcome, handler.fee())
     };
+    let emptiness_costs = evm.ctx.cfg().is_amsterdam_eip2780_enabled();
     let state = evm.ctx.journal_mut().finalize();
     let view = evm.ctx.journal_mut().db_mut();
     // What it changed, against what it read: valid at commit exactly when its reads are.
@@ -919,8 +938,11 @@ fn run_transaction<S: StateReader>(
         .then(|| write_set(&state, |address| Ok(view.loaded(address).cloned())).ok().flatten())
         .flatten();
     let credit = prediction.credited().and_then(|recipient| {
-        let writes = writes.as_ref()?;
-        Some((recipient, credit_of(writes, recipient, view.loaded(recipient)?)?))
+        let before = view.loaded(recipient)?;
+        let added = credit_of(writes.as_ref()?, recipient, before)?;
+        let read_empty =
+            emptiness_costs.then(|| before.as_ref().is_none_or(|info| info.is_empty()));
+        Some(Credit { recipient, added, read_empty })
     });
     let reads = view.take_reads();
     let bloom = outcome.as_ref().map_or(Bloom::ZERO, |result| logs_bloom(result.logs()));
@@ -929,12 +951,11 @@ fn run_transaction<S: StateReader>(
     // A predicted credit must have been one: the plan let it run beside other payments into
     // the account, so its read of the account may be stale.
     let read_keys = reads.iter().map(|(key, _)| *key);
-    let covered = (outcome.is_err()
-        || match &writes {
+    let covered = outcome.is_err()
+        || (match &writes {
             Some(writes) => prediction.covers(read_keys, writes.keys(), beneficiary),
             None => prediction.covers(read_keys, written_keys(&state), beneficiary),
-        })
-        && (prediction.credited().is_none() || credit.is_some());
+        } && (prediction.credited().is_none() || credit.is_some()));
     let beneficiary_account = state.get(&beneficiary);
     let touched_beneficiary = outcome.is_ok() && beneficiary_account.is_some();
     let fee_deferrable = beneficiary_account.is_none_or(|account| {
@@ -973,14 +994,19 @@ fn credit_of(writes: &WriteSet, recipient: Address, before: &Option<AccountInfo>
     after.balance.checked_sub(balance).filter(|added| untouched && !added.is_zero())
 }
 
-/// The recipient's account once a credit of `added` lands on its committed value `now`; `None`
-/// when it cannot stand for the run: the recipient has code now (a payment would run it), or
-/// the sum passes 2^256 wei. The run is then executed again.
-fn credited_account(now: Option<AccountInfo>, added: U256) -> Option<(U256, u64)> {
+/// The recipient's balance and nonce once `credit` lands on its committed value `now`; `None`
+/// when it cannot stand for the run: the recipient has code now (a payment would run it), its
+/// emptiness changed where that costs gas, or the sum passes 2^256 wei. The run is then
+/// executed again.
+fn credited_account(now: Option<AccountInfo>, credit: &Credit) -> Option<(U256, u64)> {
+    let empty_now = now.as_ref().is_none_or(|info| info.is_empty());
+    if credit.read_empty.is_some_and(|read_empty| read_empty != empty_now) {
+        return None;
+    }
     match now {
-        None => Some((added, 0)),
+        None => Some((credit.added, 0)),
         Some(info) if info.code_hash == KECCAK_EMPTY => {
-            Some((info.balance.checked_add(added)?, info.nonce))
+            Some((info.balance.checked_add(credit.added)?, info.nonce))
         }
         Some(_) => None,
     }
@@ -1062,7 +1088,7 @@ impl Committer {
         // A credit's read of its recipient may be stale by design (earlier payments into it ran
         // beside it): it is left out of validation, and the credit lands on the balance now,
         // as long as the recipient still has no code.
-        let credit_key = run.credit.map(|(recipient, _)| ReadKey::Account(recipient));
+        let credit_key = run.credit.map(|credit| ReadKey::Account(credit.recipient));
         let current = |run: &TxRun| {
             run.reads.iter().all(|&(key, version)| {
                 Some(key) == credit_key || shared.overlay.current_version(key) == version
@@ -1070,16 +1096,16 @@ impl Committer {
         };
         debug_assert!(!planned || current(&run), "transaction {position} read a stale value");
         let mut landed = match run.credit {
-            Some((recipient, added)) => {
+            Some(credit) => {
                 // Most often nothing was paid in since it read the recipient: the write stands.
-                let key = ReadKey::Account(recipient);
+                let key = ReadKey::Account(credit.recipient);
                 let read = run.reads.iter().rev().find(|(read, _)| *read == key);
                 if read.is_some_and(|&(_, version)| shared.overlay.current_version(key) == version)
                 {
                     None
                 } else {
-                    let now = credited_account(current_account(shared, recipient)?, added);
-                    Some((recipient, now))
+                    let now = current_account(shared, credit.recipient)?;
+                    Some((credit.recipient, credited_account(now, &credit)))
                 }
             }
             None => None,
@@ -1141,6 +1167,7 @@ impl Committer {
             }
         };
         if let Some((recipient, Some((balance, nonce)))) = landed {
+            self.landed_credits += 1;
             if let Some((_, Some(info), _)) =
                 writes.accounts.iter_mut().find(|(address, ..)| *address == recipient)
             {
@@ -1421,6 +1448,34 @@ mod tests {
                 Some((U256::from(value), creation))
             );
         }
+    }
+
+    #[test]
+    fn a_credit_lands_only_where_the_payment_would_not_change() {
+        let recipient = Address::repeat_byte(7);
+        let credit = |read_empty| Credit { recipient, added: U256::from(5), read_empty };
+        let funded = |balance: u64, nonce| AccountInfo {
+            balance: U256::from(balance),
+            nonce,
+            ..AccountInfo::default()
+        };
+        // Before EIP-2780 the recipient's emptiness does not matter.
+        assert_eq!(credited_account(None, &credit(None)), Some((U256::from(5), 0)));
+        assert_eq!(credited_account(Some(funded(10, 3)), &credit(None)), Some((U256::from(15), 3)));
+        // Code arrived: a payment would run it.
+        let coded = AccountInfo { code_hash: B256::repeat_byte(1), ..funded(10, 0) };
+        assert_eq!(credited_account(Some(coded), &credit(None)), None);
+        // The sum passes 2^256.
+        let rich = AccountInfo { balance: U256::MAX, ..AccountInfo::default() };
+        assert_eq!(credited_account(Some(rich), &credit(None)), None);
+        // With EIP-2780, paying into an empty account costs more: emptiness must not change.
+        assert_eq!(credited_account(Some(funded(10, 0)), &credit(Some(true))), None);
+        assert_eq!(credited_account(None, &credit(Some(false))), None);
+        assert_eq!(credited_account(None, &credit(Some(true))), Some((U256::from(5), 0)));
+        assert_eq!(
+            credited_account(Some(funded(10, 0)), &credit(Some(false))),
+            Some((U256::from(15), 0))
+        );
     }
 
     #[test]
