@@ -50,8 +50,8 @@ pub enum StateError {
         reason: String,
     },
     /// A commit panicked part way through while holding the store's lock ([`crate::Locked`]):
-    /// the store may hold half a block, so it answers nothing more.
-    #[error("the state store was left part way through a commit that panicked; its state cannot be trusted: restart from a persistent store")]
+    /// the store may hold half a block, so it refuses every later read and commit.
+    #[error("the state store was left part way through a commit that panicked; its state cannot be trusted: start again from the last block a persistent store committed, or from genesis")]
     Poisoned,
     /// An I/O failure in a persistent store.
     #[error("state store I/O error at {path}: {source}")]

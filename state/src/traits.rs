@@ -65,7 +65,7 @@ impl<S> Locked<S> {
         Self(RwLock::new(store))
     }
 
-    /// The store back.
+    /// The store back, even from a lock a panicked commit left (the store as it stands).
     pub fn into_inner(self) -> S {
         self.0.into_inner().unwrap_or_else(PoisonError::into_inner)
     }
@@ -194,6 +194,6 @@ mod tests {
         assert!(matches!(store.commit_block_shared(&changes), Err(StateError::Poisoned)));
         assert!(matches!(store.record_block_hash_shared(1, B256::ZERO), Err(StateError::Poisoned)));
         let message = store.account(Address::ZERO).unwrap_err().to_string();
-        assert!(message.contains("restart from a persistent store"), "{message}");
+        assert!(message.contains("cannot be trusted"), "{message}");
     }
 }
