@@ -270,7 +270,9 @@ fn names_expected(expected: &str, names: &[&str]) -> bool {
 fn exception_names(invalid: &InvalidTransaction) -> &'static [&'static str] {
     use InvalidTransaction as Invalid;
     match invalid {
-        Invalid::PriorityFeeGreaterThanMaxFee => &["PRIORITY_GREATER_THAN_MAX_FEE_PER_GAS"],
+        Invalid::PriorityFeeGreaterThanMaxFee => {
+            &["PRIORITY_GREATER_THAN_MAX_FEE_PER_GAS", "PRIORITY_GREATER_THAN_MAX_FEE_PER_GAS_2"]
+        }
         Invalid::GasPriceLessThanBasefee => &["INSUFFICIENT_MAX_FEE_PER_GAS"],
         Invalid::CallerGasLimitMoreThanBlock => &["GAS_ALLOWANCE_EXCEEDED"],
         Invalid::CallGasCostMoreThanGasLimit { .. } => &["INTRINSIC_GAS_TOO_LOW"],
@@ -283,11 +285,15 @@ fn exception_names(invalid: &InvalidTransaction) -> &'static [&'static str] {
         // revm refuses a cost past 128 bits, or a cost plus value past 256 bits; the
         // specification's unbounded arithmetic calls both a lack of funds (a product past
         // 2^256 cannot reach revm: see `DECODING_EXCEPTIONS`).
-        Invalid::OverflowPaymentInTransaction => {
-            &["INSUFFICIENT_ACCOUNT_FUNDS", "GASLIMIT_PRICE_PRODUCT_OVERFLOW"]
-        }
-        Invalid::NonceOverflowInTransaction => &["NONCE_IS_MAX"],
-        Invalid::NonceTooHigh { .. } => &["NONCE_MISMATCH_TOO_HIGH"],
+        Invalid::OverflowPaymentInTransaction => &[
+            "INSUFFICIENT_ACCOUNT_FUNDS",
+            "GASLIMIT_PRICE_PRODUCT_OVERFLOW",
+            "VALUE_OVERFLOW",
+            "GASPRICE_OVERFLOW",
+            "PRIORITY_OVERFLOW",
+        ],
+        Invalid::NonceOverflowInTransaction => &["NONCE_IS_MAX", "NONCE_OVERFLOW"],
+        Invalid::NonceTooHigh { .. } => &["NONCE_MISMATCH_TOO_HIGH", "NONCE_TOO_BIG"],
         Invalid::NonceTooLow { .. } => &["NONCE_MISMATCH_TOO_LOW"],
         Invalid::CreateInitCodeSizeLimit => &["INITCODE_SIZE_EXCEEDED"],
         Invalid::InvalidChainId | Invalid::MissingChainId => &["INVALID_CHAINID"],
@@ -306,7 +312,11 @@ fn exception_names(invalid: &InvalidTransaction) -> &'static [&'static str] {
             &["TYPE_4_TX_PRE_FORK", "TYPE_NOT_SUPPORTED"]
         }
         Invalid::EmptyAuthorizationList => &["TYPE_4_EMPTY_AUTHORIZATION_LIST"],
-        Invalid::AuthorizationListInvalidFields => &["TYPE_4_INVALID_AUTHORIZATION_FORMAT"],
+        Invalid::AuthorizationListInvalidFields => &[
+            "TYPE_4_INVALID_AUTHORIZATION_FORMAT",
+            "TYPE_4_INVALID_AUTHORITY_SIGNATURE",
+            "TYPE_4_INVALID_AUTHORITY_SIGNATURE_S_TOO_HIGH",
+        ],
         Invalid::Eip2930NotSupported | Invalid::AccessListNotSupported => {
             &["TYPE_1_TX_PRE_FORK", "TYPE_NOT_SUPPORTED"]
         }
