@@ -4,11 +4,13 @@
 //! recover the senders, check the header against its parent and body ([`check_header`]),
 //! execute it with the chosen engine against the store, check the results against the header
 //! ([`check_outcome`] and the Merkle-Patricia state root), and commit. A block marked
-//! `expectException` must be rejected (with a [`BlockError`] naming the rule) and is then not
-//! applied. After the last block: the head must be `lastblockhash`, the state must equal
+//! `expectException` must be rejected, by a rule the expectation names
+//! ([`BlockError::refusal`], [`super::exceptions`]), and is then not applied. Checks run in
+//! this runner's order, so a block with two faults is judged by the first one met. After the last block: the head must be `lastblockhash`, the state must equal
 //! `postState` (or hash to `postStateHash`), and the store must hold that same state.
 
 use super::{
+    exceptions::expected_by,
     execute_block_with, loaded_or_verdict,
     mpt::FullState,
     report::{Suite, SuiteReport, Verdict},
@@ -137,7 +139,13 @@ fn import_chain(
                     error.rule()
                 ))
             }
-            // Which rule rejected it is not matched against the exception's name.
+            (Err(error), Some(exception)) if !expected_by(exception, &error.refusal()) => {
+                return Err(format!(
+                    "block {index}: expected {exception}, but it was rejected for another reason \
+                     (rule {}): {error}",
+                    error.rule()
+                ))
+            }
             (Err(_), Some(_)) => {}
             (Err(error), None) => {
                 return Err(format!("block {index}: rejected by rule {}: {error}", error.rule()))

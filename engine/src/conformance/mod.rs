@@ -15,6 +15,7 @@
 //! Every skip carries its reason (see [`skips`]); a file that does not load is a failure.
 
 mod blockchain;
+mod exceptions;
 mod mpt;
 mod report;
 mod rules;

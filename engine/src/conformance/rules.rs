@@ -6,6 +6,7 @@
 //! after, the header's results (gas used, receipts root, logs bloom, state root) against what
 //! execution produced. Proof-of-work checks (difficulty, seal, ommer validity) are not checked.
 
+use super::exceptions::Refusal;
 use crate::{
     chain::ChainSpec,
     sequential::{blob_params, BlockOutcome},
@@ -265,6 +266,80 @@ impl BlockError {
         }
     }
 
+    /// The names the suites give this refusal (execution-spec-tests' `BlockException` and
+    /// `TransactionException`; see [`super::exceptions`]). A transaction refused inside the
+    /// block carries revm's reason; an engine or store failure has no name.
+    pub fn refusal(&self) -> Refusal {
+        use alloy_evm::block::{BlockExecutionError, BlockValidationError};
+        match self {
+            Self::Decode { .. } | Self::Signature { .. } => Refusal::UNDECODABLE,
+            Self::ParentHash { .. } => Refusal::block(&["UNKNOWN_PARENT", "UNKNOWN_PARENT_ZERO"]),
+            Self::Number { .. } => Refusal::block(&["INVALID_BLOCK_NUMBER"]),
+            Self::Timestamp { .. } => {
+                Refusal::block(&["INVALID_BLOCK_TIMESTAMP_OLDER_THAN_PARENT"])
+            }
+            Self::GasLimit { .. } => Refusal::block(&["INVALID_GASLIMIT", "GASLIMIT_TOO_BIG"]),
+            Self::GasUsedAboveLimit { .. } => {
+                Refusal::block(&["INVALID_GAS_USED_ABOVE_LIMIT", "GAS_USED_OVERFLOW"])
+            }
+            Self::ExtraData { .. } => Refusal::block(&["EXTRA_DATA_TOO_BIG"]),
+            Self::BaseFee { .. } => Refusal::block(&["INVALID_BASEFEE_PER_GAS"]),
+            Self::Difficulty { .. } => {
+                Refusal::block(&["INVALID_DIFFICULTY", "IMPORT_IMPOSSIBLE_DIFFICULTY_OVER_PARIS"])
+            }
+            Self::Nonce { .. } => {
+                Refusal::block(&["IMPORT_IMPOSSIBLE_PARIS_WRONG_POW", "INCORRECT_BLOCK_FORMAT"])
+            }
+            Self::OmmersAfterMerge { .. } => {
+                Refusal::block(&["IMPORT_IMPOSSIBLE_UNCLES_OVER_PARIS", "INVALID_UNCLES_HASH"])
+            }
+            Self::Ommers { .. } => Refusal::block(&["INVALID_UNCLES_HASH"]),
+            Self::TransactionsRoot { .. } => Refusal::block(&["INVALID_TRANSACTIONS_ROOT"]),
+            Self::Withdrawals { .. } => {
+                Refusal::block(&["INCORRECT_BLOCK_FORMAT", "RLP_WITHDRAWALS_NOT_READ"])
+            }
+            Self::WithdrawalsRoot { .. } => Refusal::block(&["INVALID_WITHDRAWALS_ROOT"]),
+            Self::BlobGasUsed { .. } => Refusal::block(&["INCORRECT_BLOB_GAS_USED"]),
+            Self::BlobGasAboveMax { .. } => {
+                Refusal::block(&["BLOB_GAS_USED_ABOVE_LIMIT", "INCORRECT_BLOB_GAS_USED"])
+            }
+            Self::ExcessBlobGas { .. } => Refusal::block(&["INCORRECT_EXCESS_BLOB_GAS"]),
+            Self::ParentBeaconBlockRoot { .. } => Refusal::block(&["INCORRECT_BLOCK_FORMAT"]),
+            Self::GasUsed { .. } => Refusal::block(&["INVALID_GAS_USED"]),
+            Self::RequestsHash { .. } => Refusal::block(&["INVALID_REQUESTS"]),
+            Self::ReceiptsRoot { .. } => Refusal::block(&["INVALID_RECEIPTS_ROOT"]),
+            Self::LogsBloom { .. } => Refusal::block(&["INVALID_LOG_BLOOM"]),
+            Self::StateRoot { .. } => Refusal::block(&["INVALID_STATE_ROOT"]),
+            Self::Execution(ExecutionError::BlobGas { .. }) => Refusal {
+                block: &["BLOB_GAS_USED_ABOVE_LIMIT"],
+                transaction: &["TYPE_3_TX_MAX_BLOB_GAS_ALLOWANCE_EXCEEDED"],
+                undecodable: false,
+            },
+            Self::Execution(ExecutionError::Block { source, .. }) => match source {
+                BlockExecutionError::Validation(BlockValidationError::InvalidTx {
+                    error, ..
+                }) => error.as_invalid_tx_err().map_or(Refusal::UNNAMED, Refusal::transaction),
+                BlockExecutionError::Validation(
+                    BlockValidationError::TransactionGasLimitMoreThanAvailableBlockGas { .. },
+                ) => Refusal::named_transaction(&["GAS_ALLOWANCE_EXCEEDED"]),
+                BlockExecutionError::Validation(BlockValidationError::BlockGasExceeded) => {
+                    Refusal::block(&["INVALID_GAS_USED_ABOVE_LIMIT", "GAS_USED_OVERFLOW"])
+                }
+                BlockExecutionError::Validation(BlockValidationError::DepositRequestDecode(_)) => {
+                    Refusal::block(&["INVALID_DEPOSIT_EVENT_LAYOUT"])
+                }
+                BlockExecutionError::Validation(
+                    BlockValidationError::BeaconRootContractCall { .. }
+                    | BlockValidationError::BlockHashContractCall { .. }
+                    | BlockValidationError::WithdrawalRequestsContractCall { .. }
+                    | BlockValidationError::ConsolidationRequestsContractCall { .. },
+                ) => Refusal::block(&["SYSTEM_CONTRACT_CALL_FAILED", "SYSTEM_CONTRACT_EMPTY"]),
+                _ => Refusal::UNNAMED,
+            },
+            Self::Execution(_) | Self::Commit(_) => Refusal::UNNAMED,
+        }
+    }
+
     /// Whether the block itself broke a rule. An engine or store failure (a read, the schedule,
     /// the commit) is not a rejection and never meets a test's expected exception.
     pub fn is_rejection(&self) -> bool {
@@ -474,6 +549,7 @@ pub fn check_outcome(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::conformance::exceptions::expected_by;
     use alloy_consensus::{BlockBody, EMPTY_ROOT_HASH};
     use alloy_eips::eip4895::Withdrawals;
 
@@ -510,25 +586,57 @@ mod tests {
         let (parent, block) = cancun_parent_and_block();
         let parent_hash = parent.hash_slow();
         check_header(&chain, &parent, parent_hash, &block).unwrap();
-        let lies: [(Lie, &str); 12] = [
-            (|block| block.header.parent_hash = B256::ZERO, "parent_hash"),
-            (|block| block.header.number = 2, "number"),
-            (|block| block.header.timestamp = 1, "timestamp"),
-            (|block| block.header.gas_limit *= 2, "gas_limit"),
-            (|block| block.header.gas_used = u64::MAX, "gas_used_above_limit"),
-            (|block| block.header.extra_data = vec![0; 33].into(), "extra_data"),
-            (|block| block.header.base_fee_per_gas = Some(1), "base_fee"),
-            (|block| block.header.difficulty = U256::from(1), "difficulty"),
-            (|block| block.header.transactions_root = B256::ZERO, "transactions_root"),
-            (|block| block.body.withdrawals = None, "withdrawals"),
-            (|block| block.header.excess_blob_gas = Some(1), "excess_blob_gas"),
-            (|block| block.header.parent_beacon_block_root = None, "parent_beacon_block_root"),
+        // Each lie, the rule that names it, and the suites' name for that refusal.
+        let lies: [(Lie, &str, &str); 12] = [
+            (|block| block.header.parent_hash = B256::ZERO, "parent_hash", "UNKNOWN_PARENT"),
+            (|block| block.header.number = 2, "number", "INVALID_BLOCK_NUMBER"),
+            (
+                |block| block.header.timestamp = 1,
+                "timestamp",
+                "INVALID_BLOCK_TIMESTAMP_OLDER_THAN_PARENT",
+            ),
+            (|block| block.header.gas_limit *= 2, "gas_limit", "INVALID_GASLIMIT"),
+            (
+                |block| block.header.gas_used = u64::MAX,
+                "gas_used_above_limit",
+                "INVALID_GAS_USED_ABOVE_LIMIT",
+            ),
+            (
+                |block| block.header.extra_data = vec![0; 33].into(),
+                "extra_data",
+                "EXTRA_DATA_TOO_BIG",
+            ),
+            (
+                |block| block.header.base_fee_per_gas = Some(1),
+                "base_fee",
+                "INVALID_BASEFEE_PER_GAS",
+            ),
+            (|block| block.header.difficulty = U256::from(1), "difficulty", "INVALID_DIFFICULTY"),
+            (
+                |block| block.header.transactions_root = B256::ZERO,
+                "transactions_root",
+                "INVALID_TRANSACTIONS_ROOT",
+            ),
+            (|block| block.body.withdrawals = None, "withdrawals", "INCORRECT_BLOCK_FORMAT"),
+            (
+                |block| block.header.excess_blob_gas = Some(1),
+                "excess_blob_gas",
+                "INCORRECT_EXCESS_BLOB_GAS",
+            ),
+            (
+                |block| block.header.parent_beacon_block_root = None,
+                "parent_beacon_block_root",
+                "INCORRECT_BLOCK_FORMAT",
+            ),
         ];
-        for (lie, rule) in lies {
+        for (lie, rule, name) in lies {
             let mut block = block.clone();
             lie(&mut block);
             let error = check_header(&chain, &parent, parent_hash, &block).unwrap_err();
             assert_eq!(error.rule(), rule, "{error}");
+            let refusal = error.refusal();
+            assert!(expected_by(&format!("BlockException.{name}"), &refusal), "{error}");
+            assert!(!expected_by("BlockException.INVALID_STATE_ROOT", &refusal), "{error}");
         }
     }
 

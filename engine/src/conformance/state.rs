@@ -7,7 +7,7 @@
 //! [`StateDatabase`] of the store — a single transaction, with no block-level system calls, as
 //! the suite is filled. A transaction rejected as invalid passes exactly when the vector expects
 //! that exception: revm's refusal, or a decoding failure, must be one the vector's
-//! `expectException` names ([`exception_names`]). Two limits: a transaction with two faults is
+//! `expectException` names ([`super::exceptions`]). Two limits: a transaction with two faults is
 //! judged by the one revm checks first, which may not be the one the specification's order
 //! names; and an expectation in the legacy form, without `TransactionException.` names, is met
 //! by any refusal. Otherwise the logs hash is compared with `logs`, the changes are applied to
@@ -16,6 +16,7 @@
 //! pre-state.
 
 use super::{
+    exceptions::{expected_by, Refusal},
     loaded_or_verdict,
     mpt::{logs_hash, FullState},
     report::{Suite, SuiteReport, Verdict},
@@ -35,7 +36,7 @@ use alloy_consensus::{Header, Transaction};
 use alloy_evm::{EthEvmFactory, Evm, EvmEnv, EvmFactory};
 use alloy_primitives::{keccak256, TxKind, B256, U256};
 use revm::{
-    context::result::{EVMError, InvalidTransaction},
+    context::result::EVMError,
     database::{states::bundle_state::BundleRetention, State},
 };
 use std::path::Path;
@@ -169,8 +170,8 @@ fn run_vector(
     store: &TestStore,
     pre: &FullState,
 ) -> Verdict {
-    let rejected = |reason: String, names: &[&str]| match &entry.expect_exception {
-        Some(expected) if names_expected(expected, names) => Verdict::Passed,
+    let rejected = |reason: String, refusal: Refusal| match &entry.expect_exception {
+        Some(expected) if expected_by(expected, &refusal) => Verdict::Passed,
         Some(expected) => Verdict::Failed(format!(
             "expected {expected}, but the transaction was rejected for another reason: {reason}"
         )),
@@ -178,7 +179,7 @@ fn run_vector(
     };
     let tx = match decode_transaction(0, &entry.txbytes).and_then(|envelope| recover(0, envelope)) {
         Ok(tx) => tx,
-        Err(error) => return rejected(error.to_string(), &[UNDECODABLE]),
+        Err(error) => return rejected(error.to_string(), Refusal::UNDECODABLE),
     };
     if let Err(difference) = check_template(&tx, template, entry) {
         return Verdict::Failed(difference);
@@ -190,7 +191,7 @@ fn run_vector(
     let result = match result {
         Ok(result) => result,
         Err(EVMError::Transaction(invalid)) => {
-            return rejected(invalid.to_string(), exception_names(&invalid))
+            return rejected(invalid.to_string(), Refusal::transaction(&invalid))
         }
         Err(error) => return Verdict::Failed(format!("execution failed: {error}")),
     };
@@ -212,117 +213,6 @@ fn run_vector(
         return Verdict::Failed(format!("state root {root}, expected {}", entry.hash));
     }
     Verdict::Passed
-}
-
-/// Stands for the exception names of bytes that do not decode to a signed transaction
-/// ([`DECODING_EXCEPTIONS`]).
-const UNDECODABLE: &str = "undecodable";
-
-/// The suite's names for bytes that do not decode to a signed transaction: alloy's decoder
-/// does not say which of these it met, so any of them matches a decoding failure.
-///
-/// `GASLIMIT_PRICE_PRODUCT_OVERFLOW` is among them: the gas limit is a 64-bit field, so a
-/// product past 2^256 needs a fee per gas of at least 2^192, which alloy's 128-bit fee fields
-/// refuse at decoding (revm would refuse it at validation; the vector fails either way).
-const DECODING_EXCEPTIONS: &[&str] = &[
-    "ADDRESS_TOO_LONG",
-    "ADDRESS_TOO_SHORT",
-    "EC_RECOVERY_FAIL",
-    "GASLIMIT_OVERFLOW",
-    "GASLIMIT_PRICE_PRODUCT_OVERFLOW",
-    "GASPRICE_OVERFLOW",
-    "INVALID_SIGNATURE_VRS",
-    "NONCE_OVERFLOW",
-    "PRIORITY_OVERFLOW",
-    "TYPE_3_TX_CONTRACT_CREATION",
-    // An authorization's fields past their sizes (alloy decodes `y_parity` as a byte).
-    "TYPE_4_INVALID_AUTHORITY_SIGNATURE",
-    "TYPE_4_INVALID_AUTHORITY_SIGNATURE_S_TOO_HIGH",
-    "TYPE_4_INVALID_AUTHORIZATION_FORMAT",
-    "TYPE_4_TX_CONTRACT_CREATION",
-    "TYPE_NOT_SUPPORTED",
-    "VALUE_OVERFLOW",
-];
-
-/// Whether `expected`, the vector's `expectException` (`TransactionException.NAME`, or several
-/// joined by `|`), names one of `names`, the names of the failure met. An expectation with no
-/// such name (the legacy `TR_*` form) cannot be matched, and any refusal meets it.
-fn names_expected(expected: &str, names: &[&str]) -> bool {
-    let mut expected_names = expected
-        .split('|')
-        .filter_map(|name| name.trim().strip_prefix("TransactionException."))
-        .peekable();
-    if expected_names.peek().is_none() {
-        return true;
-    }
-    expected_names.any(|name| {
-        names.iter().any(|&met| {
-            met == name
-                || (met == UNDECODABLE
-                    && (name.starts_with("RLP_") || DECODING_EXCEPTIONS.contains(&name)))
-        })
-    })
-}
-
-/// The suite's names (`TransactionException.NAME` without its prefix) for a transaction revm
-/// refuses; empty for a refusal the suite has no name for. Where fillers of different
-/// versions name one refusal differently, each name is accepted.
-fn exception_names(invalid: &InvalidTransaction) -> &'static [&'static str] {
-    use InvalidTransaction as Invalid;
-    match invalid {
-        Invalid::PriorityFeeGreaterThanMaxFee => {
-            &["PRIORITY_GREATER_THAN_MAX_FEE_PER_GAS", "PRIORITY_GREATER_THAN_MAX_FEE_PER_GAS_2"]
-        }
-        Invalid::GasPriceLessThanBasefee => &["INSUFFICIENT_MAX_FEE_PER_GAS"],
-        Invalid::CallerGasLimitMoreThanBlock => &["GAS_ALLOWANCE_EXCEEDED"],
-        Invalid::CallGasCostMoreThanGasLimit { .. } => &["INTRINSIC_GAS_TOO_LOW"],
-        // Fillers before the floor's own name used the intrinsic one.
-        Invalid::GasFloorMoreThanGasLimit { .. } => {
-            &["INTRINSIC_GAS_BELOW_FLOOR_GAS_COST", "INTRINSIC_GAS_TOO_LOW"]
-        }
-        Invalid::RejectCallerWithCode => &["SENDER_NOT_EOA"],
-        Invalid::LackOfFundForMaxFee { .. } => &["INSUFFICIENT_ACCOUNT_FUNDS"],
-        // revm refuses a cost past 128 bits, or a cost plus value past 256 bits; the
-        // specification's unbounded arithmetic calls both a lack of funds (a product past
-        // 2^256 cannot reach revm: see `DECODING_EXCEPTIONS`).
-        Invalid::OverflowPaymentInTransaction => &[
-            "INSUFFICIENT_ACCOUNT_FUNDS",
-            "GASLIMIT_PRICE_PRODUCT_OVERFLOW",
-            "VALUE_OVERFLOW",
-            "GASPRICE_OVERFLOW",
-            "PRIORITY_OVERFLOW",
-        ],
-        Invalid::NonceOverflowInTransaction => &["NONCE_IS_MAX", "NONCE_OVERFLOW"],
-        Invalid::NonceTooHigh { .. } => &["NONCE_MISMATCH_TOO_HIGH", "NONCE_TOO_BIG"],
-        Invalid::NonceTooLow { .. } => &["NONCE_MISMATCH_TOO_LOW"],
-        Invalid::CreateInitCodeSizeLimit => &["INITCODE_SIZE_EXCEEDED"],
-        Invalid::InvalidChainId | Invalid::MissingChainId => &["INVALID_CHAINID"],
-        Invalid::TxGasLimitGreaterThanCap { .. } => &["GAS_LIMIT_EXCEEDS_MAXIMUM"],
-        Invalid::BlobGasPriceGreaterThanMax { .. } => &["INSUFFICIENT_MAX_FEE_PER_BLOB_GAS"],
-        Invalid::EmptyBlobs => &["TYPE_3_TX_ZERO_BLOBS"],
-        Invalid::BlobCreateTransaction => &["TYPE_3_TX_CONTRACT_CREATION"],
-        Invalid::TooManyBlobs { .. } => {
-            &["TYPE_3_TX_BLOB_COUNT_EXCEEDED", "TYPE_3_TX_MAX_BLOB_GAS_ALLOWANCE_EXCEEDED"]
-        }
-        Invalid::BlobVersionNotSupported => &["TYPE_3_TX_INVALID_BLOB_VERSIONED_HASH"],
-        Invalid::Eip4844NotSupported
-        | Invalid::BlobVersionedHashesNotSupported
-        | Invalid::MaxFeePerBlobGasNotSupported => &["TYPE_3_TX_PRE_FORK", "TYPE_NOT_SUPPORTED"],
-        Invalid::Eip7702NotSupported | Invalid::AuthorizationListNotSupported => {
-            &["TYPE_4_TX_PRE_FORK", "TYPE_NOT_SUPPORTED"]
-        }
-        Invalid::EmptyAuthorizationList => &["TYPE_4_EMPTY_AUTHORIZATION_LIST"],
-        Invalid::AuthorizationListInvalidFields => &[
-            "TYPE_4_INVALID_AUTHORIZATION_FORMAT",
-            "TYPE_4_INVALID_AUTHORITY_SIGNATURE",
-            "TYPE_4_INVALID_AUTHORITY_SIGNATURE_S_TOO_HIGH",
-        ],
-        Invalid::Eip2930NotSupported | Invalid::AccessListNotSupported => {
-            &["TYPE_1_TX_PRE_FORK", "TYPE_NOT_SUPPORTED"]
-        }
-        Invalid::Eip1559NotSupported => &["TYPE_2_TX_PRE_FORK", "TYPE_NOT_SUPPORTED"],
-        _ => &[],
-    }
 }
 
 /// Checks that `tx` is the transaction the vector's indexes choose from `template`.
@@ -361,35 +251,5 @@ fn check_template(
     match mismatch {
         Some(field) => Err(format!("txbytes differ from the transaction's {field} at {indexes:?}")),
         None => Ok(()),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn refusals_meet_only_the_names_expected() {
-        let expected = "TransactionException.INSUFFICIENT_ACCOUNT_FUNDS|TransactionException.INTRINSIC_GAS_TOO_LOW";
-        let intrinsic = InvalidTransaction::CallGasCostMoreThanGasLimit {
-            initial_gas: 21_000,
-            gas_limit: 1_000,
-        };
-        assert!(names_expected(expected, exception_names(&intrinsic)));
-        assert!(!names_expected("TransactionException.NONCE_IS_MAX", exception_names(&intrinsic)));
-        // A cost past 128 bits is a lack of funds to the specification.
-        let overflow = exception_names(&InvalidTransaction::OverflowPaymentInTransaction);
-        assert!(names_expected("TransactionException.INSUFFICIENT_ACCOUNT_FUNDS", overflow));
-        // Decoding failures meet decoding names only.
-        assert!(names_expected("TransactionException.RLP_INVALID_VALUE", &[UNDECODABLE]));
-        assert!(names_expected(
-            "TransactionException.GASLIMIT_PRICE_PRODUCT_OVERFLOW",
-            &[UNDECODABLE]
-        ));
-        assert!(!names_expected("TransactionException.INTRINSIC_GAS_TOO_LOW", &[UNDECODABLE]));
-        // A refusal the suite has no name for meets no name.
-        assert!(!names_expected("TransactionException.INTRINSIC_GAS_TOO_LOW", &[]));
-        // The legacy form names nothing that can be matched.
-        assert!(names_expected("TR_IntrinsicGas", &[]));
     }
 }

@@ -123,18 +123,37 @@ fn a_tampered_block_is_rejected_by_its_rule() {
         test
     };
     let options = SuiteOptions::default();
-    let lies: [(Lie, &str); 2] = [
-        (|header| header.gas_used += 1, "rule gas_used"),
-        (|header| header.state_root.0[0] ^= 1, "rule state_root"),
+    // Each lie, the rule that catches it, its name in the suites and another one.
+    let lies: [(Lie, &str, &str, &str); 2] = [
+        (|header| header.gas_used += 1, "rule gas_used", "INVALID_GAS_USED", "INVALID_STATE_ROOT"),
+        (
+            |header| header.state_root.0[0] ^= 1,
+            "rule state_root",
+            "INVALID_STATE_ROOT",
+            "INVALID_GAS_USED",
+        ),
     ];
-    for (lie, rule) in lies {
+    let expecting = |test: &mut blockchain::BlockchainTest, exception: &str| {
+        test.blocks.last_mut().unwrap().expect_exception = Some(exception.into());
+        run_blockchain_test(test, &options)
+    };
+    for (lie, rule, name, other) in lies {
         let mut test = tampered(lie);
         let Verdict::Failed(difference) = run_blockchain_test(&test, &options) else {
             panic!("a block breaking {rule} was accepted");
         };
         assert!(difference.contains(rule), "{difference}");
-        test.blocks.last_mut().unwrap().expect_exception = Some("invalid header".into());
-        assert_eq!(run_blockchain_test(&test, &options), Verdict::Passed);
+        // An expectation in the legacy form is met by any rule.
+        assert_eq!(expecting(&mut test, "invalid header"), Verdict::Passed);
+        let named = format!("BlockException.{name}");
+        assert_eq!(expecting(&mut test, &named), Verdict::Passed);
+        let either = format!("BlockException.{other}|{named}");
+        assert_eq!(expecting(&mut test, &either), Verdict::Passed);
+        let Verdict::Failed(difference) = expecting(&mut test, &format!("BlockException.{other}"))
+        else {
+            panic!("{rule} met the expectation of {other}");
+        };
+        assert!(difference.contains("another reason"), "{difference}");
     }
 }
 
