@@ -293,19 +293,44 @@ impl BlockError {
             Self::OmmersAfterMerge { .. } => {
                 Refusal::block(&["IMPORT_IMPOSSIBLE_UNCLES_OVER_PARIS", "INVALID_UNCLES_HASH"])
             }
-            Self::Ommers { .. } => Refusal::block(&["INVALID_UNCLES_HASH"]),
+            // After the merge a wrong ommers hash is "uncles over Paris" to the suites.
+            Self::Ommers { .. } => {
+                Refusal::block(&["INVALID_UNCLES_HASH", "IMPORT_IMPOSSIBLE_UNCLES_OVER_PARIS"])
+            }
             Self::TransactionsRoot { .. } => Refusal::block(&["INVALID_TRANSACTIONS_ROOT"]),
             Self::Withdrawals { .. } => {
                 Refusal::block(&["INCORRECT_BLOCK_FORMAT", "RLP_WITHDRAWALS_NOT_READ"])
             }
+            // A field of a fork that is not active, or missing where it is, is a malformed
+            // block to the suites; a wrong value is its own refusal.
+            Self::WithdrawalsRoot { expected, got } if expected.is_none() || got.is_none() => {
+                Refusal::block(&["INCORRECT_BLOCK_FORMAT", "INVALID_WITHDRAWALS_ROOT"])
+            }
             Self::WithdrawalsRoot { .. } => Refusal::block(&["INVALID_WITHDRAWALS_ROOT"]),
+            Self::BlobGasUsed { expected, got } if expected.is_none() || got.is_none() => {
+                Refusal::block(&["INCORRECT_BLOCK_FORMAT", "INCORRECT_BLOB_GAS_USED"])
+            }
             Self::BlobGasUsed { .. } => Refusal::block(&["INCORRECT_BLOB_GAS_USED"]),
-            Self::BlobGasAboveMax { .. } => {
-                Refusal::block(&["BLOB_GAS_USED_ABOVE_LIMIT", "INCORRECT_BLOB_GAS_USED"])
+            // The suites' fixtures put the blobs of every transaction, the refused one too, in
+            // the header, so a block with too many blobs fails here before its transaction
+            // runs: it meets the transaction's names as well.
+            Self::BlobGasAboveMax { .. } => Refusal {
+                block: &["BLOB_GAS_USED_ABOVE_LIMIT", "INCORRECT_BLOB_GAS_USED"],
+                transaction: &[
+                    "TYPE_3_TX_MAX_BLOB_GAS_ALLOWANCE_EXCEEDED",
+                    "TYPE_3_TX_BLOB_COUNT_EXCEEDED",
+                ],
+                undecodable: false,
+            },
+            Self::ExcessBlobGas { expected, got } if expected.is_none() || got.is_none() => {
+                Refusal::block(&["INCORRECT_BLOCK_FORMAT", "INCORRECT_EXCESS_BLOB_GAS"])
             }
             Self::ExcessBlobGas { .. } => Refusal::block(&["INCORRECT_EXCESS_BLOB_GAS"]),
             Self::ParentBeaconBlockRoot { .. } => Refusal::block(&["INCORRECT_BLOCK_FORMAT"]),
             Self::GasUsed { .. } => Refusal::block(&["INVALID_GAS_USED"]),
+            Self::RequestsHash { expected, got } if expected.is_none() || got.is_none() => {
+                Refusal::block(&["INCORRECT_BLOCK_FORMAT", "INVALID_REQUESTS"])
+            }
             Self::RequestsHash { .. } => Refusal::block(&["INVALID_REQUESTS"]),
             Self::ReceiptsRoot { .. } => Refusal::block(&["INVALID_RECEIPTS_ROOT"]),
             Self::LogsBloom { .. } => Refusal::block(&["INVALID_LOG_BLOOM"]),
@@ -328,12 +353,11 @@ impl BlockError {
                 BlockExecutionError::Validation(BlockValidationError::DepositRequestDecode(_)) => {
                     Refusal::block(&["INVALID_DEPOSIT_EVENT_LAYOUT"])
                 }
+                // A request contract that reverted or halted (see `is_rejection`).
                 BlockExecutionError::Validation(
-                    BlockValidationError::BeaconRootContractCall { .. }
-                    | BlockValidationError::BlockHashContractCall { .. }
-                    | BlockValidationError::WithdrawalRequestsContractCall { .. }
+                    BlockValidationError::WithdrawalRequestsContractCall { .. }
                     | BlockValidationError::ConsolidationRequestsContractCall { .. },
-                ) => Refusal::block(&["SYSTEM_CONTRACT_CALL_FAILED", "SYSTEM_CONTRACT_EMPTY"]),
+                ) => Refusal::block(&["SYSTEM_CONTRACT_CALL_FAILED"]),
                 _ => Refusal::UNNAMED,
             },
             Self::Execution(_) | Self::Commit(_) => Refusal::UNNAMED,
@@ -345,13 +369,25 @@ impl BlockError {
     pub fn is_rejection(&self) -> bool {
         use alloy_evm::block::{BlockExecutionError, BlockValidationError};
         match self {
-            // alloy-evm files a failed read under `Internal`, or under `Validation::EVM` when it
-            // deems it not fatal: neither is the block's fault.
-            Self::Execution(ExecutionError::Block { source, .. }) => !matches!(
-                source,
+            Self::Execution(ExecutionError::Block { source, .. }) => match source {
+                // alloy-evm files a failed read under `Internal`, or under `Validation::EVM`
+                // when it deems it not fatal: neither is the block's fault.
                 BlockExecutionError::Internal(_)
-                    | BlockExecutionError::Validation(BlockValidationError::EVM { .. })
-            ),
+                | BlockExecutionError::Validation(BlockValidationError::EVM { .. }) => false,
+                // alloy-evm 0.39 raises these two only when the system call itself failed (a
+                // read), never for what the contract did.
+                BlockExecutionError::Validation(
+                    BlockValidationError::BeaconRootContractCall { .. }
+                    | BlockValidationError::BlockHashContractCall { .. },
+                ) => false,
+                // The request contracts: a revert or a halt is the block's fault, a call that
+                // could not run ("execution failed: ...", alloy-evm 0.39's wording) is not.
+                BlockExecutionError::Validation(
+                    BlockValidationError::WithdrawalRequestsContractCall { message }
+                    | BlockValidationError::ConsolidationRequestsContractCall { message },
+                ) => !message.starts_with("execution failed"),
+                _ => true,
+            },
             Self::Execution(error) => {
                 matches!(error, ExecutionError::BlobGas { .. } | ExecutionError::Transaction { .. })
             }
@@ -721,5 +757,61 @@ mod tests {
             ),
         ];
         assert!(!failures.iter().any(BlockError::is_rejection));
+    }
+
+    /// The system contracts: a request contract that reverted rejects the block; a call that
+    /// could not run, or a failed beacon-root or block-hash call (a read), is the engine's.
+    #[test]
+    fn only_a_system_contract_that_failed_rejects_the_block() {
+        use alloy_evm::block::BlockValidationError as Invalid;
+        let block = |error: Invalid| {
+            BlockError::Execution(ExecutionError::Block { number: 1, source: error.into() })
+        };
+        let reverted = block(Invalid::WithdrawalRequestsContractCall {
+            message: "execution reverted: 0x".into(),
+        });
+        assert!(reverted.is_rejection());
+        assert!(expected_by("BlockException.SYSTEM_CONTRACT_CALL_FAILED", &reverted.refusal()));
+        let halted = block(Invalid::ConsolidationRequestsContractCall {
+            message: "execution halted: OutOfGas".into(),
+        });
+        assert!(halted.is_rejection());
+        for failure in [
+            block(Invalid::WithdrawalRequestsContractCall {
+                message: "execution failed: a read failed".into(),
+            }),
+            block(Invalid::BeaconRootContractCall {
+                parent_beacon_block_root: Box::new(B256::ZERO),
+                message: "a read failed".into(),
+            }),
+            block(Invalid::BlockHashContractCall { message: "a read failed".into() }),
+        ] {
+            assert!(!failure.is_rejection(), "{failure}");
+        }
+    }
+
+    /// Fields of a fork that is not active are a malformed block; too many blobs in the header
+    /// also meets the names of the transaction that brought them; a wrong ommers hash after the
+    /// merge is "uncles over Paris".
+    #[test]
+    fn misplaced_fields_and_blob_counts_meet_the_suites_names() {
+        let meets = |error: BlockError, name: &str| expected_by(name, &error.refusal());
+        let format = "BlockException.INCORRECT_BLOCK_FORMAT";
+        assert!(meets(BlockError::BlobGasUsed { expected: None, got: Some(0) }, format));
+        assert!(meets(BlockError::ExcessBlobGas { expected: None, got: Some(0) }, format));
+        assert!(meets(
+            BlockError::WithdrawalsRoot { expected: None, got: Some(B256::ZERO) },
+            format
+        ));
+        assert!(meets(BlockError::RequestsHash { expected: None, got: Some(B256::ZERO) }, format));
+        assert!(!meets(BlockError::BlobGasUsed { expected: Some(1), got: Some(0) }, format));
+        let too_many = || BlockError::BlobGasAboveMax { used: 2, max: 1 };
+        assert!(meets(
+            too_many(),
+            "TransactionException.TYPE_3_TX_MAX_BLOB_GAS_ALLOWANCE_EXCEEDED"
+        ));
+        assert!(meets(too_many(), "BlockException.BLOB_GAS_USED_ABOVE_LIMIT"));
+        let ommers = BlockError::Ommers { expected: B256::ZERO, got: B256::repeat_byte(1) };
+        assert!(meets(ommers, "BlockException.IMPORT_IMPOSSIBLE_UNCLES_OVER_PARIS"));
     }
 }
