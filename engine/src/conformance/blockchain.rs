@@ -6,10 +6,7 @@
 //! ([`check_outcome`] and the Merkle-Patricia state root), and commit. A block marked
 //! `expectException` must be rejected, by a rule the expectation names
 //! ([`BlockError::refusal`], [`super::exceptions`]), and is then not applied. Checks run in
-//! this runner's order, so a block with two faults is judged by the first one met. Known gap:
-//! from Prague, a deposit event whose layout is malformed but decodes (alloy-evm's decoder
-//! does not check the field sizes) is not refused as such; the block then fails on its
-//! requests hash, or passes if the header agrees with the lenient decoding. After the last block: the head must be `lastblockhash`, the state must equal
+//! this runner's order, so a block with two faults is judged by the first one met. After the last block: the head must be `lastblockhash`, the state must equal
 //! `postState` (or hash to `postStateHash`), and the store must hold that same state.
 
 use super::{

@@ -14,11 +14,12 @@ use crate::{
 };
 use alloy_consensus::{
     proofs::{calculate_ommers_root, calculate_transaction_root, calculate_withdrawals_root},
-    Block, Header, TxEnvelope, EMPTY_OMMER_ROOT_HASH,
+    Block, Header, ReceiptEnvelope, TxEnvelope, EMPTY_OMMER_ROOT_HASH,
 };
 use alloy_eips::eip1559::{BaseFeeParams, INITIAL_BASE_FEE};
+use alloy_evm::eth::spec::EthExecutorSpec;
 use alloy_hardforks::EthereumHardforks;
-use alloy_primitives::{Bloom, B256, B64, U256};
+use alloy_primitives::{b256, Address, Bloom, B256, B64, U256};
 use zero_state::StateError;
 
 /// Most bytes of `extra_data` a header may carry.
@@ -194,6 +195,17 @@ pub enum BlockError {
         /// By execution.
         executed: u64,
     },
+    /// A deposit contract event whose data is not laid out as EIP-6110 requires (five byte
+    /// strings of 48, 32, 8, 96 and 8 bytes at fixed offsets, 576 bytes in all).
+    #[error("transaction {transaction}: deposit event {log} is not laid out as EIP-6110 requires: {reason}")]
+    DepositLayout {
+        /// The transaction whose receipt holds the event.
+        transaction: usize,
+        /// The log's index in that receipt.
+        log: usize,
+        /// What is out of place.
+        reason: String,
+    },
     /// The header's requests hash (EIP-7685, from Prague on) is not the hash of the requests
     /// execution produced, or the field is there before Prague.
     #[error("requests hash {got:?} in the header, {expected:?} executed")]
@@ -258,6 +270,7 @@ impl BlockError {
             Self::ParentBeaconBlockRoot { .. } => "parent_beacon_block_root",
             Self::Execution(_) => "execution",
             Self::GasUsed { .. } => "gas_used",
+            Self::DepositLayout { .. } => "deposit_layout",
             Self::RequestsHash { .. } => "requests_hash",
             Self::ReceiptsRoot { .. } => "receipts_root",
             Self::LogsBloom { .. } => "logs_bloom",
@@ -328,6 +341,7 @@ impl BlockError {
             Self::ExcessBlobGas { .. } => Refusal::block(&["INCORRECT_EXCESS_BLOB_GAS"]),
             Self::ParentBeaconBlockRoot { .. } => Refusal::block(&["INCORRECT_BLOCK_FORMAT"]),
             Self::GasUsed { .. } => Refusal::block(&["INVALID_GAS_USED"]),
+            Self::DepositLayout { .. } => Refusal::block(&["INVALID_DEPOSIT_EVENT_LAYOUT"]),
             Self::RequestsHash { expected, got } if expected.is_none() || got.is_none() => {
                 Refusal::block(&["INCORRECT_BLOCK_FORMAT", "INVALID_REQUESTS"])
             }
@@ -564,9 +578,11 @@ pub fn check_outcome(
             executed: outcome.receipts_root,
         });
     }
-    let requests_hash = chain
-        .is_prague_active_at_timestamp(header.timestamp)
-        .then(|| outcome.requests.requests_hash());
+    let prague = chain.is_prague_active_at_timestamp(header.timestamp);
+    if let Some(contract) = chain.deposit_contract_address().filter(|_| prague) {
+        check_deposit_layouts(contract, &outcome.receipts)?;
+    }
+    let requests_hash = prague.then(|| outcome.requests.requests_hash());
     if header.requests_hash != requests_hash {
         return Err(BlockError::RequestsHash {
             expected: requests_hash,
@@ -578,6 +594,53 @@ pub fn check_outcome(
             header: Box::new(header.logs_bloom),
             executed: Box::new(outcome.logs_bloom),
         });
+    }
+    Ok(())
+}
+
+/// The topic of the deposit contract's `DepositEvent(bytes,bytes,bytes,bytes,bytes)`.
+const DEPOSIT_EVENT_TOPIC: B256 =
+    b256!("649bbc62d0e31342afea4e5cd82d4049e7e1ee912fc0889aa790803be39038c5");
+
+/// The offset and length of each of a deposit event's byte strings, in its data (EIP-6110):
+/// public key, withdrawal credentials, amount, signature, index.
+const DEPOSIT_FIELDS: [(usize, usize); 5] = [(160, 48), (256, 32), (320, 8), (384, 96), (512, 8)];
+
+/// Length of a deposit event's data.
+const DEPOSIT_EVENT_BYTES: usize = 576;
+
+/// Checks every deposit event of `contract` in `receipts` against EIP-6110's layout: alloy-evm's
+/// decoder reads the byte strings wherever their offsets point and whatever their lengths, where
+/// the EIP makes any other layout invalidate the block.
+fn check_deposit_layouts(
+    contract: Address,
+    receipts: &[ReceiptEnvelope],
+) -> Result<(), BlockError> {
+    let word = |data: &[u8], at: usize| U256::from_be_slice(&data[at..at + 32]);
+    for (transaction, receipt) in receipts.iter().enumerate() {
+        let deposits = receipt.logs().iter().enumerate().filter(|(_, log)| {
+            log.address == contract && log.topics().first() == Some(&DEPOSIT_EVENT_TOPIC)
+        });
+        for (log, event) in deposits {
+            let data = &event.data.data;
+            let refused = |reason: String| BlockError::DepositLayout { transaction, log, reason };
+            if data.len() != DEPOSIT_EVENT_BYTES {
+                return Err(refused(format!(
+                    "{} bytes of data, not {DEPOSIT_EVENT_BYTES}",
+                    data.len()
+                )));
+            }
+            for (field, &(offset, length)) in DEPOSIT_FIELDS.iter().enumerate() {
+                let found = word(data, 32 * field);
+                if found != U256::from(offset) {
+                    return Err(refused(format!("field {field} at offset {found}, not {offset}")));
+                }
+                let found = word(data, offset);
+                if found != U256::from(length) {
+                    return Err(refused(format!("field {field} of {found} bytes, not {length}")));
+                }
+            }
+        }
     }
     Ok(())
 }
@@ -757,6 +820,63 @@ mod tests {
             ),
         ];
         assert!(!failures.iter().any(BlockError::is_rejection));
+    }
+
+    /// Deposit events must have EIP-6110's layout; other contracts' logs are not looked at.
+    #[test]
+    fn deposit_events_must_have_eip_6110s_layout() {
+        use alloy_consensus::{Eip658Value, Receipt, ReceiptWithBloom};
+        use alloy_primitives::Log;
+        let signature = "DepositEvent(bytes,bytes,bytes,bytes,bytes)";
+        assert_eq!(alloy_primitives::keccak256(signature), DEPOSIT_EVENT_TOPIC);
+        let contract = alloy_eips::eip6110::MAINNET_DEPOSIT_CONTRACT_ADDRESS;
+        let receipt = |address: Address, data: Vec<u8>| {
+            let log = Log::new_unchecked(address, vec![DEPOSIT_EVENT_TOPIC], data.into());
+            let receipt = Receipt {
+                status: Eip658Value::Eip658(true),
+                cumulative_gas_used: 0,
+                logs: vec![log],
+            };
+            ReceiptEnvelope::Eip1559(ReceiptWithBloom::new(receipt, Bloom::ZERO))
+        };
+        let mut good = vec![0u8; DEPOSIT_EVENT_BYTES];
+        for (field, &(offset, length)) in DEPOSIT_FIELDS.iter().enumerate() {
+            good[32 * field..32 * field + 32]
+                .copy_from_slice(&U256::from(offset).to_be_bytes::<32>());
+            good[offset..offset + 32].copy_from_slice(&U256::from(length).to_be_bytes::<32>());
+        }
+        check_deposit_layouts(contract, &[receipt(contract, good.clone())]).unwrap();
+        let mut short_key = good.clone();
+        short_key[160 + 31] = 47;
+        let mut moved = good.clone();
+        moved[31] = 161;
+        let truncated = good[..DEPOSIT_EVENT_BYTES - 1].to_vec();
+        for bad in [short_key, moved, truncated] {
+            let error =
+                check_deposit_layouts(contract, &[receipt(contract, bad.clone())]).unwrap_err();
+            assert_eq!(error.rule(), "deposit_layout", "{error}");
+            assert!(expected_by("BlockException.INVALID_DEPOSIT_EVENT_LAYOUT", &error.refusal()));
+            // The same bytes from another contract are none of the chain's business.
+            check_deposit_layouts(contract, &[receipt(Address::ZERO, bad)]).unwrap();
+        }
+        // From Prague, the block's outcome is refused for it before its requests hash.
+        let prague = ChainSpec::for_test_fork("Prague").unwrap();
+        let outcome = BlockOutcome {
+            receipts: vec![receipt(contract, good[..100].to_vec())],
+            gas_used: 0,
+            blob_gas_used: 0,
+            logs_bloom: Bloom::ZERO,
+            receipts_root: EMPTY_ROOT_HASH,
+            changes: Default::default(),
+            requests: Default::default(),
+        };
+        let header = Header {
+            requests_hash: Some(alloy_eips::eip7685::EMPTY_REQUESTS_HASH),
+            receipts_root: EMPTY_ROOT_HASH,
+            ..cancun_parent_and_block().1.header
+        };
+        let error = check_outcome(&prague, &header, &outcome).unwrap_err();
+        assert_eq!(error.rule(), "deposit_layout", "{error}");
     }
 
     /// The system contracts: a request contract that reverted rejects the block; a call that
