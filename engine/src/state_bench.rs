@@ -10,8 +10,8 @@
 //!
 //! `dram_bytes_per_entry` is measured, not estimated: the growth of the process's resident set,
 //! less file-backed pages (the log's mapped page cache), from the empty store to the end of the
-//! phase, divided by live keys. It counts everything the store keeps (index, twigs, the youngest twig, allocator fragmentation) and nothing the kernel
-//! caches; freed memory the allocator still caches is returned first when the caller provides
+//! phase, divided by live keys. It counts everything the store keeps (index, twigs, the
+//! youngest twig, allocator fragmentation) and nothing the kernel caches; freed memory the allocator still caches is returned first when the caller provides
 //! `release_memory` (`zero-producer` asks mimalloc to collect).
 
 use alloy_primitives::{Address, B256, U256};

@@ -99,17 +99,14 @@ impl AccessSet {
             if set.is_credit(&credit) {
                 continue;
             }
-            if set.contains(&credit) {
-                // Read, or written outright, by the same task: an ordinary write.
-                set.insert_read_write(credit);
-            } else {
-                set.insert_read_write(credit);
-                let count = usize::from(set.credit_count);
-                if count < MAX_CREDITS {
-                    set.credits[count] = credit;
-                    set.credit_count += 1;
-                    set.credits[..=count].sort_unstable();
-                }
+            // Read, or written outright, by the same task: an ordinary write.
+            let plain = set.contains(&credit);
+            set.insert_read_write(credit);
+            let count = usize::from(set.credit_count);
+            if !plain && count < MAX_CREDITS {
+                set.credits[count] = credit;
+                set.credit_count += 1;
+                set.credits[..=count].sort_unstable();
             }
         }
         set

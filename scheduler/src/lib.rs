@@ -4,15 +4,17 @@
 //! The pieces, in pipeline order (ARCHITECTURE §5; `DESIGN.md` has the math and the protocols):
 //!
 //! - [`AccessSet`] and [`Task`]: a task is 1 to 4 transactions with one predicted access set of
-//!   80-bit [`KeyPrefix`]es, read-only and read-write; each sender's key is read-write.
+//!   80-bit [`KeyPrefix`]es, read-only and read-write; each sender's key is read-write. Some
+//!   read-write keys may be credits (the task only adds to them), which the plan does not order
+//!   against each other.
 //! - [`FrameFilter`] (ParaBloom): 64 bit-sliced Bloom filters answering "which open frames may
 //!   conflict with this task" in one pass.
 //! - [`Framer`] (ParaFramer, producer mode): puts each task into the lowest frame it does not
 //!   conflict with and streams out [`Frame`]s with consecutive block positions as they flush,
 //!   keeping every sender's transactions in order.
 //! - [`PlanBuilder`] / [`DependencyPlan`] (ParaScheduler): the exact dependency of each task — the
-//!   latest earlier task whose access set truly conflicts with it — with the per-sender chain and
-//!   the coinbase barrier as ordinary dependencies.
+//!   latest earlier task whose access set truly conflicts with it (credits to one key excepted)
+//!   — with the per-sender chain and the coinbase barrier as ordinary dependencies.
 //! - [`WatermarkRelease`]: lock-free release of tasks to workers as the done-watermark passes
 //!   their dependency, with a misprediction hook that re-runs a task behind all earlier ones.
 //! - [`schedule`]: all of the above for one block at once, with [`ScheduleStats`].

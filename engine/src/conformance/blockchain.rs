@@ -6,8 +6,9 @@
 //! ([`check_outcome`] and the Merkle-Patricia state root), and commit. A block marked
 //! `expectException` must be rejected, by a rule the expectation names
 //! ([`BlockError::refusal`], [`super::exceptions`]), and is then not applied. Checks run in
-//! this runner's order, so a block with two faults is judged by the first one met. After the last block: the head must be `lastblockhash`, the state must equal
-//! `postState` (or hash to `postStateHash`), and the store must hold that same state.
+//! this runner's order, so a block with two faults is judged by the first one met. After the
+//! last block: the head must be `lastblockhash`, the state must equal `postState` (or hash to
+//! `postStateHash`), and the store must hold that same state.
 
 use super::{
     exceptions::expected_by,

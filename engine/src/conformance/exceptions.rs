@@ -13,7 +13,7 @@
 use revm::context::result::InvalidTransaction;
 
 /// One refusal, as the suites name it.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Refusal {
     /// `BlockException` names, without the prefix.
     pub block: &'static [&'static str],
@@ -77,19 +77,18 @@ const DECODING_TRANSACTION_EXCEPTIONS: &[&str] = &[
 
 /// Whether `refusal` meets `expected`, a test's `expectException`.
 pub fn expected_by(expected: &str, refusal: &Refusal) -> bool {
+    // Each class: its prefix, the refusal's names in it, and its decoding names beyond `RLP_*`.
+    let classes = [
+        ("TransactionException.", refusal.transaction, DECODING_TRANSACTION_EXCEPTIONS),
+        ("BlockException.", refusal.block, DECODING_BLOCK_EXCEPTIONS),
+    ];
     let mut named = false;
     for name in expected.split('|').map(str::trim) {
-        if let Some(name) = name.strip_prefix("TransactionException.") {
+        for (prefix, met, decoding_names) in classes {
+            let Some(name) = name.strip_prefix(prefix) else { continue };
             named = true;
-            let decoding =
-                name.starts_with("RLP_") || DECODING_TRANSACTION_EXCEPTIONS.contains(&name);
-            if refusal.transaction.contains(&name) || (refusal.undecodable && decoding) {
-                return true;
-            }
-        } else if let Some(name) = name.strip_prefix("BlockException.") {
-            named = true;
-            let decoding = name.starts_with("RLP_") || DECODING_BLOCK_EXCEPTIONS.contains(&name);
-            if refusal.block.contains(&name) || (refusal.undecodable && decoding) {
+            let decoding = name.starts_with("RLP_") || decoding_names.contains(&name);
+            if met.contains(&name) || (refusal.undecodable && decoding) {
                 return true;
             }
         }

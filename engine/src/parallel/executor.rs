@@ -194,6 +194,9 @@ struct TxRun {
 #[derive(Clone, Copy)]
 struct Credit {
     recipient: Address,
+    /// The version of the recipient the run read: while it is still current, the run's own
+    /// write is exact.
+    read_version: Version,
     /// What the run added to the balance it read.
     added: U256,
     /// Whether the recipient was empty when read, where that changes what the payment costs
@@ -937,14 +940,16 @@ fn run_transaction<S: StateReader>(
         .is_ok()
         .then(|| write_set(&state, |address| Ok(view.loaded(address).cloned())).ok().flatten())
         .flatten();
+    let reads = view.take_reads();
     let credit = prediction.credited().and_then(|recipient| {
         let before = view.loaded(recipient)?;
         let added = credit_of(writes.as_ref()?, recipient, before)?;
+        let key = ReadKey::Account(recipient);
+        let &(_, read_version) = reads.iter().rev().find(|(read, _)| *read == key)?;
         let read_empty =
             emptiness_costs.then(|| before.as_ref().is_none_or(|info| info.is_empty()));
-        Some(Credit { recipient, added, read_empty })
+        Some(Credit { recipient, read_version, added, read_empty })
     });
-    let reads = view.take_reads();
     let bloom = outcome.as_ref().map_or(Bloom::ZERO, |result| logs_bloom(result.logs()));
     // Whether it stayed inside its prediction decides whether later commits may skip
     // validation; a failed run changed nothing. Its writes are what it will publish, when known.
@@ -1099,9 +1104,7 @@ impl Committer {
             Some(credit) => {
                 // Most often nothing was paid in since it read the recipient: the write stands.
                 let key = ReadKey::Account(credit.recipient);
-                let read = run.reads.iter().rev().find(|(read, _)| *read == key);
-                if read.is_some_and(|&(_, version)| shared.overlay.current_version(key) == version)
-                {
+                if shared.overlay.current_version(key) == credit.read_version {
                     None
                 } else {
                     let now = current_account(shared, credit.recipient)?;
@@ -1453,7 +1456,8 @@ mod tests {
     #[test]
     fn a_credit_lands_only_where_the_payment_would_not_change() {
         let recipient = Address::repeat_byte(7);
-        let credit = |read_empty| Credit { recipient, added: U256::from(5), read_empty };
+        let credit =
+            |read_empty| Credit { recipient, read_version: 0, added: U256::from(5), read_empty };
         let funded = |balance: u64, nonce| AccountInfo {
             balance: U256::from(balance),
             nonce,

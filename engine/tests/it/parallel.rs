@@ -338,15 +338,7 @@ fn code_that_only_looks_like_a_delegation_halts_the_call() {
     let mut genesis = funded(2);
     let odd = [Address::repeat_byte(0xe1), Address::repeat_byte(0xe2)];
     let codes: [&'static [u8]; 2] = [&[0xef, 0x01, 0x01], &[0xef, 0x01, 0x00, 0x12, 0x34]];
-    for (address, code) in odd.into_iter().zip(codes) {
-        genesis.push(GenesisAccount {
-            address,
-            nonce: 1,
-            balance: U256::ZERO,
-            code: Some(Bytes::from_static(code)),
-            storage: Vec::new(),
-        });
-    }
+    genesis.extend(odd.into_iter().zip(codes).map(|(address, code)| contract(address, code)));
     let blocks = vec![vec![
         signed(0, 0, odd[0], 0, Bytes::from_static(&[1])),
         signed(1, 0, odd[1], 1, Bytes::new()),
@@ -545,6 +537,17 @@ fn signed(index: u32, nonce: u64, to: Address, value: u64, input: Bytes) -> Reco
     transaction(index, nonce, TxKind::Call(to), value, input, tip, AccessList::default())
 }
 
+/// A contract at `address` running `code`, with nonce 1, no balance and no storage.
+fn contract(address: Address, code: &'static [u8]) -> GenesisAccount {
+    GenesisAccount {
+        address,
+        nonce: 1,
+        balance: U256::ZERO,
+        code: Some(Bytes::from_static(code)),
+        storage: Vec::new(),
+    }
+}
+
 fn funded(count: u32) -> Vec<GenesisAccount> {
     (0..count)
         .map(|index| GenesisAccount::funded(derive_key(99, index).1, U256::from(10u128.pow(24))))
@@ -587,26 +590,11 @@ const TIPPER_CODE: &[u8] = &[0x5f, 0x5f, 0x5f, 0x5f, 0x34, 0x41, 0x5a, 0xf1, 0x0
 fn contracts_genesis(senders: u32) -> Vec<GenesisAccount> {
     let mut genesis = funded(senders);
     genesis.push(GenesisAccount {
-        address: POINTER,
-        nonce: 1,
-        balance: U256::ZERO,
-        code: Some(Bytes::from_static(POINTER_CODE)),
         storage: vec![(U256::ZERO, U256::from(100))],
+        ..contract(POINTER, POINTER_CODE)
     });
-    genesis.push(GenesisAccount {
-        address: TIP_READER,
-        nonce: 1,
-        balance: U256::ZERO,
-        code: Some(Bytes::from_static(TIP_READER_CODE)),
-        storage: Vec::new(),
-    });
-    genesis.push(GenesisAccount {
-        address: TIPPER,
-        nonce: 1,
-        balance: U256::ZERO,
-        code: Some(Bytes::from_static(TIPPER_CODE)),
-        storage: Vec::new(),
-    });
+    genesis.push(contract(TIP_READER, TIP_READER_CODE));
+    genesis.push(contract(TIPPER, TIPPER_CODE));
     genesis
 }
 
@@ -836,15 +824,8 @@ fn replay_mode_keeps_the_order_and_matches_the_oracle() {
 #[test]
 fn payments_into_one_account_run_side_by_side_and_match_the_oracle() {
     let mut genesis = funded(130);
-    for (address, code) in [(BALANCE_READER, BALANCE_READER_CODE), (SETTER, SETTER_CODE)] {
-        genesis.push(GenesisAccount {
-            address,
-            nonce: 1,
-            balance: U256::ZERO,
-            code: Some(Bytes::from_static(code)),
-            storage: Vec::new(),
-        });
-    }
+    genesis.push(contract(BALANCE_READER, BALANCE_READER_CODE));
+    genesis.push(contract(SETTER, SETTER_CODE));
     let chain =
         DevChain::genesis(ChainSpec::dev(DEV_CHAIN_ID), MemoryState::new(), &genesis, 30_000_000)
             .unwrap();
