@@ -1,12 +1,15 @@
 //! The `BlockchainTests` runner: import each test's chain through the engine into a store.
 //!
 //! Per test: commit the `pre` accounts as the genesis block, then for each block decode the RLP,
-//! recover the senders, check the header against its parent and body ([`check_header`]),
-//! execute it with the chosen engine against the store, check the results against the header
-//! ([`check_outcome`] and the Merkle-Patricia state root), and commit. A block marked
+//! recover the senders, check the header against its parent and the body's format
+//! ([`check_header`]), execute it with the chosen engine against the store, check the header's
+//! commitments against the results and the Merkle-Patricia state root ([`check_outcome`]), and
+//! commit. A block marked
 //! `expectException` must be rejected, by a rule the expectation names
-//! ([`BlockError::refusal`], [`super::exceptions`]), and is then not applied. Checks run in
-//! this runner's order, so a block with two faults is judged by the first one met. After the
+//! ([`BlockError::refusal`], [`super::exceptions`]), and is then not applied. A block with two
+//! faults is judged by the first one met: header checks, then execution (an invalid transaction),
+//! then the commitments in the specification's order; within the header checks the order is
+//! this runner's. After the
 //! last block: the head must be `lastblockhash`, the state must equal `postState` (or hash to
 //! `postStateHash`), and the store must hold that same state.
 
@@ -27,11 +30,13 @@ use crate::{
     intake::{self, RecoveredTx},
     sequential::BlockInput,
 };
-use alloy_consensus::{transaction::SignerRecoverable, Block, Header, TxEnvelope};
+use alloy_consensus::{
+    transaction::SignerRecoverable, Block, Header, TxEip4844Variant, TxEnvelope,
+};
 use alloy_hardforks::EthereumHardforks;
 use alloy_primitives::{keccak256, Bytes, B256};
 use alloy_rlp::Decodable;
-use std::path::Path;
+use std::{collections::HashMap, path::Path};
 use zero_fixtures::ethereum_tests::{
     blockchain::{self, BlockchainTest},
     genesis_accounts, TestState,
@@ -94,6 +99,61 @@ struct Head {
     state: FullState,
 }
 
+/// A block imported so far: its parent, and its place in the test's `blocks` (none for genesis).
+#[derive(Clone, Copy)]
+struct Known {
+    parent: B256,
+    index: Option<usize>,
+}
+
+/// The genesis of one test, and every block imported on top of it, on any branch.
+struct Imported<'a> {
+    chain: &'a ChainSpec,
+    test: &'a BlockchainTest,
+    options: &'a SuiteOptions,
+    genesis: Header,
+    genesis_hash: B256,
+    known: HashMap<B256, Known>,
+}
+
+impl Imported<'_> {
+    /// A fresh store holding the pre-state, and the genesis as head.
+    fn genesis(&self) -> Result<(TestStore, Head), String> {
+        let accounts = genesis_accounts(&self.test.pre);
+        let mut store = TestStore::open(self.options.store, self.options.scratch_dir.as_deref())
+            .map_err(|error| format!("cannot open the store: {error}"))?;
+        let number = self.genesis.number;
+        store
+            .commit_block(&genesis_changes(number, &accounts, &[(number, self.genesis_hash)]))
+            .map_err(|error| format!("cannot commit the pre-state: {error}"))?;
+        let state = FullState::from_genesis(&accounts);
+        Ok((store, Head { header: self.genesis.clone(), hash: self.genesis_hash, state }))
+    }
+
+    /// A fresh store and head at `hash`, a block imported before on another branch: the store
+    /// is linear, so the branch is imported again from genesis.
+    fn switch_to(&self, hash: B256) -> Result<(TestStore, Head), String> {
+        let mut branch = Vec::new();
+        let mut at = hash;
+        while let Some(Known { parent, index: Some(index) }) = self.known.get(&at).copied() {
+            branch.push(index);
+            at = parent;
+        }
+        let (mut store, mut head) = self.genesis()?;
+        for &index in branch.iter().rev() {
+            head = decode_block(&self.test.blocks[index].rlp)
+                .and_then(|block| import_block(self.chain, self.options, &head, block, &mut store))
+                .map_err(|error| {
+                    format!("block {index}, accepted before, refused on its branch's re-import: {error}")
+                })?;
+        }
+        Ok((store, head))
+    }
+}
+
+/// Imports the test's blocks in order. A block whose parent is a block imported before but not
+/// the head starts from that block (a side chain); at the end the head is `lastblockhash`, which
+/// must be a block imported, with its state.
 fn import_chain(
     chain: &ChainSpec,
     test: &BlockchainTest,
@@ -107,31 +167,41 @@ fn import_chain(
             test.genesis_block_header.hash
         ));
     }
-    let accounts = genesis_accounts(&test.pre);
-    let state = FullState::from_genesis(&accounts);
-    let genesis_root = state.state_root();
-    if genesis_root != genesis.header.state_root {
+    let mut imported = Imported {
+        chain,
+        test,
+        options,
+        genesis: genesis.header,
+        genesis_hash,
+        known: HashMap::from([(genesis_hash, Known { parent: B256::ZERO, index: None })]),
+    };
+    let (mut store, mut head) = imported.genesis()?;
+    let genesis_root = head.state.state_root();
+    if genesis_root != imported.genesis.state_root {
         return Err(format!(
             "pre-state root {genesis_root}, genesis header says {}",
-            genesis.header.state_root
+            imported.genesis.state_root
         ));
     }
-    let mut store = TestStore::open(options.store, options.scratch_dir.as_deref())
-        .map_err(|error| format!("cannot open the store: {error}"))?;
-    let number = genesis.header.number;
-    store
-        .commit_block(&genesis_changes(number, &accounts, &[(number, genesis_hash)]))
-        .map_err(|error| format!("cannot commit the pre-state: {error}"))?;
 
-    let mut head = Head { header: genesis.header, hash: genesis_hash, state };
     for (index, block) in test.blocks.iter().enumerate() {
-        match (import_block(chain, options, &head, &block.rlp, &mut store), &block.expect_exception)
-        {
-            (Ok(imported), None) => head = imported,
-            (Ok(imported), Some(exception)) => {
+        let decoded = decode_block(&block.rlp);
+        if let Ok(parent) = decoded.as_ref().map(|decoded| decoded.header.parent_hash) {
+            if parent != head.hash && imported.known.contains_key(&parent) {
+                (store, head) = imported.switch_to(parent)?;
+            }
+        }
+        let result =
+            decoded.and_then(|decoded| import_block(chain, options, &head, decoded, &mut store));
+        match (result, &block.expect_exception) {
+            (Ok(next), None) => {
+                imported.known.insert(next.hash, Known { parent: head.hash, index: Some(index) });
+                head = next;
+            }
+            (Ok(accepted), Some(exception)) => {
                 return Err(format!(
                     "block {index} (number {}): expected {exception}, but it was accepted",
-                    imported.header.number
+                    accepted.header.number
                 ))
             }
             (Err(error), Some(exception)) if !error.is_rejection() => {
@@ -155,7 +225,13 @@ fn import_chain(
     }
 
     if head.hash != test.last_block_hash {
-        return Err(format!("head is {}, lastblockhash is {}", head.hash, test.last_block_hash));
+        if !imported.known.contains_key(&test.last_block_hash) {
+            return Err(format!(
+                "lastblockhash {} is no block imported (the head is {})",
+                test.last_block_hash, head.hash
+            ));
+        }
+        (store, head) = imported.switch_to(test.last_block_hash)?;
     }
     if let Some(expected) = &test.post_state {
         compare_post_state(&head.state, expected)?;
@@ -178,18 +254,30 @@ fn decode_block(rlp: &Bytes) -> Result<Block<TxEnvelope>, BlockError> {
             reason: format!("{} trailing bytes after the block", cursor.len()),
         });
     }
+    // alloy's decoder also reads a blob transaction in its network form (with its blobs,
+    // commitments and proofs); a block holds only the bare transaction (EIP-4844).
+    let full_blobs = block.body.transactions.iter().position(|tx| {
+        matches!(tx, TxEnvelope::Eip4844(signed)
+            if matches!(signed.tx(), TxEip4844Variant::TxEip4844WithSidecar(_)))
+    });
+    if let Some(index) = full_blobs {
+        return Err(BlockError::Decode {
+            reason: format!(
+                "transaction {index} is a blob transaction in its network form, with its blobs"
+            ),
+        });
+    }
     Ok(block)
 }
 
-/// Decodes, checks, executes and commits one block on top of `head`.
+/// Checks, executes and commits one block on top of `head`.
 fn import_block(
     chain: &ChainSpec,
     options: &SuiteOptions,
     head: &Head,
-    rlp: &Bytes,
+    block: Block<TxEnvelope>,
     store: &mut TestStore,
 ) -> Result<Head, BlockError> {
-    let block = decode_block(rlp)?;
     check_header(chain, &head.header, head.hash, &block)?;
     let transactions = recover_senders(chain, &block)?;
     let header = &block.header;
@@ -200,14 +288,9 @@ fn import_block(
         transactions: &transactions,
     };
     let outcome = execute_block_with(options.engine, chain, input, &*store)?;
-    check_outcome(chain, header, &outcome)?;
-
     let mut state = head.state.clone();
     state.apply(&outcome.changes);
-    let root = state.state_root();
-    if root != header.state_root {
-        return Err(BlockError::StateRoot { header: header.state_root, executed: root });
-    }
+    check_outcome(chain, &block, &outcome, state.state_root())?;
     let hash = header.hash_slow();
     let mut changes = outcome.changes;
     changes.block_hashes.push((header.number, hash));
@@ -291,4 +374,40 @@ fn compare_post_state(actual: &FullState, expected: &TestState) -> Result<(), St
         return Err(format!("post-state: account {address} exists but is not expected"));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloy_consensus::{BlockBody, TxEip4844, TxEip4844WithSidecar};
+    use alloy_eips::eip2718::Decodable2718;
+    use alloy_eips::eip4844::BlobTransactionSidecar;
+    use alloy_rlp::Encodable;
+    use zero_fixtures::workload::{derive_key, sign_and_encode};
+
+    /// A block holding a blob transaction in its network form (with its sidecar) is malformed:
+    /// alloy's decoder reads it, the importer refuses it as ethereum/tests expect.
+    #[test]
+    fn a_blob_transaction_with_its_blobs_makes_a_block_malformed() {
+        let (secret, _) = derive_key(3, 0);
+        let tx = TxEip4844 { chain_id: 1, gas_limit: 21_000, ..Default::default() };
+        let bare = TxEip4844Variant::<BlobTransactionSidecar>::TxEip4844(tx.clone());
+        let bare = sign_and_encode(bare, &secret);
+        let sidecar = BlobTransactionSidecar::default();
+        let network = TxEip4844Variant::TxEip4844WithSidecar(
+            TxEip4844WithSidecar::from_tx_and_sidecar(tx, sidecar),
+        );
+        let network = sign_and_encode(network, &secret);
+        let block = |raw: &Bytes| {
+            let tx = TxEnvelope::decode_2718(&mut raw.as_ref()).unwrap();
+            let body = BlockBody { transactions: vec![tx], ommers: Vec::new(), withdrawals: None };
+            let mut rlp = Vec::new();
+            Block { header: Header::default(), body }.encode(&mut rlp);
+            Bytes::from(rlp)
+        };
+        decode_block(&block(&bare)).unwrap();
+        let error = decode_block(&block(&network)).unwrap_err();
+        assert!(error.to_string().contains("network form"), "{error}");
+        assert!(expected_by("BlockException.RLP_STRUCTURES_ENCODING", &error.refusal()));
+    }
 }

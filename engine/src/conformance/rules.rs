@@ -2,9 +2,11 @@
 //!
 //! alloy-evm's block executor checks each transaction against the state and the block's gas
 //! limit, and runs the system calls; it does not look at the header. Importing a block needs the
-//! rest of the consensus rules: before execution, the header against its parent and its own body;
-//! after, the header's results (gas used, receipts root, logs bloom, state root) against what
-//! execution produced. Proof-of-work checks (difficulty, seal, ommer validity) are not checked.
+//! rest of the consensus rules: before execution, the header against its parent and the body's
+//! format; after, the header's commitments (gas used, transactions root, state root, receipts
+//! root, logs bloom, withdrawals root, blob gas used, requests hash) against what execution
+//! produced, in the specification's order. Proof-of-work checks (difficulty, seal, ommer
+//! validity) are not checked.
 
 use super::exceptions::Refusal;
 use crate::{
@@ -411,7 +413,7 @@ impl BlockError {
     }
 }
 
-/// Checks `block` against its parent and its own body, before execution.
+/// Checks `block`'s header against its parent and the format of its body, before execution.
 pub fn check_header(
     chain: &ChainSpec,
     parent: &Header,
@@ -463,21 +465,15 @@ pub fn check_header(
         return Err(BlockError::Ommers { expected: ommers_root, got: header.ommers_hash });
     }
 
-    let transactions_root = calculate_transaction_root(&block.body.transactions);
-    if header.transactions_root != transactions_root {
-        return Err(BlockError::TransactionsRoot {
-            expected: transactions_root,
-            got: header.transactions_root,
-        });
-    }
+    // The transactions and withdrawals roots are commitments the specification compares after
+    // execution (`check_outcome`); here only the withdrawals' presence, a matter of format.
     let shanghai = chain.is_shanghai_active_at_timestamp(header.timestamp);
     match (&block.body.withdrawals, shanghai) {
         (Some(withdrawals), true) => {
-            let expected = calculate_withdrawals_root(withdrawals);
-            if header.withdrawals_root != Some(expected) {
+            if header.withdrawals_root.is_none() {
                 return Err(BlockError::WithdrawalsRoot {
-                    expected: Some(expected),
-                    got: header.withdrawals_root,
+                    expected: Some(calculate_withdrawals_root(withdrawals)),
+                    got: None,
                 });
             }
         }
@@ -550,23 +546,37 @@ fn check_blob_fields(
     Ok(())
 }
 
-/// Checks the header's results against execution's (the state root is checked by the caller,
-/// which holds the post-state).
+/// Checks the header's commitments against what executing `block` produced (`state_root` is the
+/// post-state's Merkle-Patricia root, which the caller holds), in the order of the
+/// specification's `state_transition`: gas used, transactions root, state root, receipts root,
+/// logs bloom, withdrawals root, blob gas used, requests hash. A block with an invalid
+/// transaction is therefore refused for that transaction even where its header, built without
+/// it, also commits to other transactions, as ethereum/tests' invalid blocks expect.
 pub fn check_outcome(
     chain: &ChainSpec,
-    header: &Header,
+    block: &Block<TxEnvelope>,
     outcome: &BlockOutcome,
+    state_root: B256,
 ) -> Result<(), BlockError> {
+    let header = &block.header;
+    let prague = chain.is_prague_active_at_timestamp(header.timestamp);
+    // The specification parses deposit events while it executes the block, before any of the
+    // comparisons below.
+    if let Some(contract) = chain.deposit_contract_address().filter(|_| prague) {
+        check_deposit_layouts(contract, &outcome.receipts)?;
+    }
     if header.gas_used != outcome.gas_used {
         return Err(BlockError::GasUsed { header: header.gas_used, executed: outcome.gas_used });
     }
-    if chain.is_cancun_active_at_timestamp(header.timestamp)
-        && header.blob_gas_used != Some(outcome.blob_gas_used)
-    {
-        return Err(BlockError::BlobGasUsed {
-            expected: Some(outcome.blob_gas_used),
-            got: header.blob_gas_used,
+    let transactions_root = calculate_transaction_root(&block.body.transactions);
+    if header.transactions_root != transactions_root {
+        return Err(BlockError::TransactionsRoot {
+            expected: transactions_root,
+            got: header.transactions_root,
         });
+    }
+    if header.state_root != state_root {
+        return Err(BlockError::StateRoot { header: header.state_root, executed: state_root });
     }
     // Before Byzantium receipts carry intermediate state roots, which only a Merkle-Patricia
     // state computed after every transaction could give.
@@ -578,21 +588,34 @@ pub fn check_outcome(
             executed: outcome.receipts_root,
         });
     }
-    let prague = chain.is_prague_active_at_timestamp(header.timestamp);
-    if let Some(contract) = chain.deposit_contract_address().filter(|_| prague) {
-        check_deposit_layouts(contract, &outcome.receipts)?;
+    if header.logs_bloom != outcome.logs_bloom {
+        return Err(BlockError::LogsBloom {
+            header: Box::new(header.logs_bloom),
+            executed: Box::new(outcome.logs_bloom),
+        });
+    }
+    if let Some(withdrawals) = &block.body.withdrawals {
+        let expected = calculate_withdrawals_root(withdrawals);
+        if header.withdrawals_root != Some(expected) {
+            return Err(BlockError::WithdrawalsRoot {
+                expected: Some(expected),
+                got: header.withdrawals_root,
+            });
+        }
+    }
+    if chain.is_cancun_active_at_timestamp(header.timestamp)
+        && header.blob_gas_used != Some(outcome.blob_gas_used)
+    {
+        return Err(BlockError::BlobGasUsed {
+            expected: Some(outcome.blob_gas_used),
+            got: header.blob_gas_used,
+        });
     }
     let requests_hash = prague.then(|| outcome.requests.requests_hash());
     if header.requests_hash != requests_hash {
         return Err(BlockError::RequestsHash {
             expected: requests_hash,
             got: header.requests_hash,
-        });
-    }
-    if header.logs_bloom != outcome.logs_bloom {
-        return Err(BlockError::LogsBloom {
-            header: Box::new(header.logs_bloom),
-            executed: Box::new(outcome.logs_bloom),
         });
     }
     Ok(())
@@ -686,7 +709,7 @@ mod tests {
         let parent_hash = parent.hash_slow();
         check_header(&chain, &parent, parent_hash, &block).unwrap();
         // Each lie, the rule that names it, and the suites' name for that refusal.
-        let lies: [(Lie, &str, &str); 12] = [
+        let lies: [(Lie, &str, &str); 11] = [
             (|block| block.header.parent_hash = B256::ZERO, "parent_hash", "UNKNOWN_PARENT"),
             (|block| block.header.number = 2, "number", "INVALID_BLOCK_NUMBER"),
             (
@@ -711,11 +734,6 @@ mod tests {
                 "INVALID_BASEFEE_PER_GAS",
             ),
             (|block| block.header.difficulty = U256::from(1), "difficulty", "INVALID_DIFFICULTY"),
-            (
-                |block| block.header.transactions_root = B256::ZERO,
-                "transactions_root",
-                "INVALID_TRANSACTIONS_ROOT",
-            ),
             (|block| block.body.withdrawals = None, "withdrawals", "INCORRECT_BLOCK_FORMAT"),
             (
                 |block| block.header.excess_blob_gas = Some(1),
@@ -769,11 +787,16 @@ mod tests {
         let mut requests = alloy_eips::eip7685::Requests::default();
         requests.push_request_with_type(1, [0xaa; 76]);
         let made = requests.requests_hash();
-        let header = |hash| Header { requests_hash: hash, ..cancun_parent_and_block().1.header };
+        let block = |hash| {
+            let mut block = cancun_parent_and_block().1;
+            block.header.requests_hash = hash;
+            block
+        };
         let prague = ChainSpec::for_test_fork("Prague").unwrap();
         let cancun = ChainSpec::for_test_fork("Cancun").unwrap();
-        check_outcome(&prague, &header(Some(made)), &outcome(requests.clone())).unwrap();
-        check_outcome(&cancun, &header(None), &outcome(Default::default())).unwrap();
+        let root = EMPTY_ROOT_HASH;
+        check_outcome(&prague, &block(Some(made)), &outcome(requests.clone()), root).unwrap();
+        check_outcome(&cancun, &block(None), &outcome(Default::default()), root).unwrap();
         for (chain, hash, executed) in [
             // A request the header leaves out, a Prague header without the field, a Cancun one
             // with it.
@@ -781,8 +804,47 @@ mod tests {
             (&prague, None, Default::default()),
             (&cancun, Some(made), Default::default()),
         ] {
-            let error = check_outcome(chain, &header(hash), &outcome(executed)).unwrap_err();
+            let error = check_outcome(chain, &block(hash), &outcome(executed), root).unwrap_err();
             assert_eq!(error.rule(), "requests_hash", "{error}");
+        }
+    }
+
+    /// After execution the header's commitments are compared in the specification's order: with
+    /// every lie from the n-th on told at once, the n-th is the one named.
+    #[test]
+    fn commitments_are_checked_in_the_specifications_order() {
+        type Lie = fn(&mut Block<TxEnvelope>, &mut BlockOutcome, &mut B256);
+        let prague = ChainSpec::for_test_fork("Prague").unwrap();
+        let mut block = cancun_parent_and_block().1;
+        block.header.requests_hash = Some(alloy_eips::eip7685::EMPTY_REQUESTS_HASH);
+        let outcome = BlockOutcome {
+            receipts: Vec::new(),
+            gas_used: 0,
+            blob_gas_used: 0,
+            logs_bloom: Bloom::ZERO,
+            receipts_root: EMPTY_ROOT_HASH,
+            changes: Default::default(),
+            requests: Default::default(),
+        };
+        let state_root = block.header.state_root;
+        check_outcome(&prague, &block, &outcome, state_root).unwrap();
+        let lies: [(Lie, &str); 8] = [
+            (|_, outcome, _| outcome.gas_used = 1, "gas_used"),
+            (|block, _, _| block.header.transactions_root = B256::ZERO, "transactions_root"),
+            (|_, _, root| *root = B256::repeat_byte(1), "state_root"),
+            (|_, outcome, _| outcome.receipts_root = B256::ZERO, "receipts_root"),
+            (|_, outcome, _| outcome.logs_bloom = Bloom::repeat_byte(1), "logs_bloom"),
+            (|block, _, _| block.header.withdrawals_root = Some(B256::ZERO), "withdrawals_root"),
+            (|_, outcome, _| outcome.blob_gas_used = 1, "blob_gas_used"),
+            (|_, outcome, _| outcome.requests.push_request_with_type(1, [1]), "requests_hash"),
+        ];
+        for first in 0..lies.len() {
+            let (mut block, mut outcome, mut root) = (block.clone(), outcome.clone(), state_root);
+            for (lie, _) in &lies[first..] {
+                lie(&mut block, &mut outcome, &mut root);
+            }
+            let error = check_outcome(&prague, &block, &outcome, root).unwrap_err();
+            assert_eq!(error.rule(), lies[first].1, "{error}");
         }
     }
 
@@ -870,12 +932,11 @@ mod tests {
             changes: Default::default(),
             requests: Default::default(),
         };
-        let header = Header {
-            requests_hash: Some(alloy_eips::eip7685::EMPTY_REQUESTS_HASH),
-            receipts_root: EMPTY_ROOT_HASH,
-            ..cancun_parent_and_block().1.header
-        };
-        let error = check_outcome(&prague, &header, &outcome).unwrap_err();
+        let mut block = cancun_parent_and_block().1;
+        block.header.requests_hash = Some(alloy_eips::eip7685::EMPTY_REQUESTS_HASH);
+        // A gas-used lie as well: the layout is checked first, while the block executes.
+        block.header.gas_used = 1;
+        let error = check_outcome(&prague, &block, &outcome, EMPTY_ROOT_HASH).unwrap_err();
         assert_eq!(error.rule(), "deposit_layout", "{error}");
     }
 

@@ -105,7 +105,7 @@ fn a_tampered_block_is_rejected_by_its_rule() {
     let Some(root) = ethereum_tests("tampered block") else { return };
     let path = root.join("BlockchainTests/ValidBlocks/bcValidBlockTest/SimpleTx.json");
     let (_, original) = blockchain::load_file(&path).unwrap().remove(0);
-    let decode = |rlp: &[u8]| Block::<TxEnvelope>::decode(&mut &rlp[..]).unwrap();
+    let decode = decode_block;
     let tampered = |lie: Lie| {
         let mut test = original.clone();
         let mut block = decode(&test.blocks.last().unwrap().rlp);
@@ -155,6 +155,93 @@ fn a_tampered_block_is_rejected_by_its_rule() {
         };
         assert!(difference.contains("another reason"), "{difference}");
     }
+}
+
+fn decode_block(rlp: &[u8]) -> Block<TxEnvelope> {
+    Block::<TxEnvelope>::decode(&mut &rlp[..]).unwrap()
+}
+
+fn test_block(block: &Block<TxEnvelope>, expect_exception: Option<&str>) -> blockchain::TestBlock {
+    let mut rlp = Vec::new();
+    block.encode(&mut rlp);
+    blockchain::TestBlock { rlp: rlp.into(), expect_exception: expect_exception.map(Into::into) }
+}
+
+/// A block carrying an invalid transaction, whose header was built without it (so its
+/// transactions root is wrong too, as in ethereum/tests' invalid blocks), is refused for the
+/// transaction: the specification executes the block before it compares the commitments.
+#[test]
+fn an_invalid_transaction_is_named_before_the_transactions_root() {
+    let Some(root) = ethereum_tests("invalid transaction in a block") else { return };
+    let path = root.join("BlockchainTests/ValidBlocks/bcValidBlockTest/SimpleTx.json");
+    let (_, mut test) = blockchain::load_file(&path).unwrap().remove(0);
+    let mut block = decode_block(&test.blocks.last().unwrap().rlp);
+    // The same transaction again: its nonce is then one too low.
+    let again = block.body.transactions[0].clone();
+    block.body.transactions.push(again);
+    test.last_block_hash = block.header.parent_hash;
+    test.post_state = None;
+    test.post_state_hash = Some(match test.blocks.len() {
+        1 => test.genesis_block_header.state_root,
+        blocks => decode_block(&test.blocks[blocks - 2].rlp).header.state_root,
+    });
+    let options = SuiteOptions::default();
+    let mut expecting = |exception: &str| {
+        *test.blocks.last_mut().unwrap() = test_block(&block, Some(exception));
+        run_blockchain_test(&test, &options)
+    };
+    assert_eq!(expecting("TransactionException.NONCE_MISMATCH_TOO_LOW"), Verdict::Passed);
+    let Verdict::Failed(difference) = expecting("BlockException.INVALID_TRANSACTIONS_ROOT") else {
+        panic!("the transactions root was named before the invalid transaction");
+    };
+    assert!(difference.contains("another reason"), "{difference}");
+}
+
+/// A block whose parent was imported but is not the head starts a side chain from that parent,
+/// and the chain ends at `lastblockhash`, on whichever branch, with that block's state (as in
+/// ethereum/tests' `UncleFromSideChain`).
+#[test]
+fn side_chains_are_imported_from_their_fork_point() {
+    let Some(root) = ethereum_tests("side chains") else { return };
+    let path = root.join("BlockchainTests/ValidBlocks/bcValidBlockTest/timeDiff12.json");
+    let (_, original) = blockchain::load_file(&path).unwrap().remove(0);
+    let [a1, a2] = [0, 1].map(|index| decode_block(&original.blocks[index].rlp));
+    // B1 is A1 with other extra data: the same state under another hash. B2 is A2 on B1 (the
+    // blocks read no block hash, so its state is A2's).
+    let mut b1 = a1.clone();
+    b1.header.extra_data = b"side chain".as_slice().into();
+    let mut b2 = a2.clone();
+    b2.header.parent_hash = b1.header.hash_slow();
+    let mut b2_invalid = b2.clone();
+    b2_invalid.header.gas_used += 1;
+    let options = SuiteOptions::default();
+    let run = |blocks: &[blockchain::TestBlock], last: &Block<TxEnvelope>, state_root| {
+        let mut test = original.clone();
+        test.blocks = blocks.to_vec();
+        test.last_block_hash = last.header.hash_slow();
+        test.post_state = None;
+        test.post_state_hash = Some(state_root);
+        run_blockchain_test(&test, &options)
+    };
+    let valid = |block| test_block(block, None);
+    let (a1_root, a2_root) = (a1.header.state_root, a2.header.state_root);
+    let both = [valid(&a1), valid(&a2), valid(&b1), valid(&b2)];
+    assert_eq!(run(&both, &b2, a2_root), Verdict::Passed);
+    // Back to the first branch at the end, and to a block below its tip.
+    assert_eq!(run(&both, &a2, a2_root), Verdict::Passed);
+    assert_eq!(run(&both, &b1, a1_root), Verdict::Passed);
+    assert_eq!(run(&both[..3], &a1, a1_root), Verdict::Passed);
+    // The state is the branch's: B1's is not A2's.
+    assert!(matches!(run(&both, &b1, a2_root), Verdict::Failed(_)));
+    // A block on a side chain rejected, then its valid sibling imported.
+    let invalid = test_block(&b2_invalid, Some("BlockException.INVALID_GAS_USED"));
+    let blocks = [valid(&a1), valid(&a2), valid(&b1), invalid, valid(&b2)];
+    assert_eq!(run(&blocks, &b2, a2_root), Verdict::Passed);
+    // A head that was never imported.
+    let Verdict::Failed(difference) = run(&both, &b2_invalid, a2_root) else {
+        panic!("a chain ended at a block never imported");
+    };
+    assert!(difference.contains("no block imported"), "{difference}");
 }
 
 #[test]
