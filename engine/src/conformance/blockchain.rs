@@ -18,7 +18,7 @@ use super::{
     execute_block_with, loaded_or_verdict,
     mpt::FullState,
     report::{Suite, SuiteReport, Verdict},
-    rules::{check_header, check_outcome, BlockError},
+    rules::{check_header, check_outcome, check_requests, BlockError},
     run_files,
     skips::skip_reason,
     store::TestStore,
@@ -41,7 +41,7 @@ use zero_fixtures::ethereum_tests::{
     blockchain::{self, BlockchainTest},
     genesis_accounts, TestState,
 };
-use zero_state::StateCommit;
+use zero_state::{StateCommit, KECCAK_EMPTY};
 
 /// Runs every `BlockchainTests` file under `dir`.
 pub fn run_blockchain_suite(
@@ -290,6 +290,9 @@ fn import_block(
     let outcome = execute_block_with(options.engine, chain, input, &*store)?;
     let mut state = head.state.clone();
     state.apply(&outcome.changes);
+    let has_code =
+        |address| state.account(&address).is_some_and(|account| account.code_hash != KECCAK_EMPTY);
+    check_requests(chain, header, &outcome, has_code)?;
     check_outcome(chain, &block, &outcome, state.state_root())?;
     let hash = header.hash_slow();
     let mut changes = outcome.changes;

@@ -26,7 +26,7 @@ mod store;
 pub use blockchain::{run_blockchain_files, run_blockchain_suite, run_blockchain_test};
 pub use mpt::{logs_hash, storage_root, FullState};
 pub use report::{Suite, SuiteReport, SuiteSummary, TestFailure, TestSkip, Verdict};
-pub use rules::{check_header, check_outcome, BlockError};
+pub use rules::{check_header, check_outcome, check_requests, BlockError};
 pub use state::{run_state_files, run_state_suite};
 pub use store::{StoreKind, TestStore};
 

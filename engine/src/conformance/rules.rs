@@ -18,7 +18,11 @@ use alloy_consensus::{
     proofs::{calculate_ommers_root, calculate_transaction_root, calculate_withdrawals_root},
     Block, Header, ReceiptEnvelope, TxEnvelope, EMPTY_OMMER_ROOT_HASH,
 };
-use alloy_eips::eip1559::{BaseFeeParams, INITIAL_BASE_FEE};
+use alloy_eips::{
+    eip1559::{BaseFeeParams, INITIAL_BASE_FEE},
+    eip7002::WITHDRAWAL_REQUEST_PREDEPLOY_ADDRESS,
+    eip7251::CONSOLIDATION_REQUEST_PREDEPLOY_ADDRESS,
+};
 use alloy_evm::eth::spec::EthExecutorSpec;
 use alloy_hardforks::EthereumHardforks;
 use alloy_primitives::{b256, Address, Bloom, B256, B64, U256};
@@ -208,6 +212,13 @@ pub enum BlockError {
         /// What is out of place.
         reason: String,
     },
+    /// A request contract the block must call at its end (EIP-7002's withdrawal requests,
+    /// EIP-7251's consolidation requests) holds no code.
+    #[error("the system contract {address} holds no code")]
+    SystemContractEmpty {
+        /// The contract's address.
+        address: Address,
+    },
     /// The header's requests hash (EIP-7685, from Prague on) is not the hash of the requests
     /// execution produced, or the field is there before Prague.
     #[error("requests hash {got:?} in the header, {expected:?} executed")]
@@ -273,6 +284,7 @@ impl BlockError {
             Self::Execution(_) => "execution",
             Self::GasUsed { .. } => "gas_used",
             Self::DepositLayout { .. } => "deposit_layout",
+            Self::SystemContractEmpty { .. } => "system_contract_empty",
             Self::RequestsHash { .. } => "requests_hash",
             Self::ReceiptsRoot { .. } => "receipts_root",
             Self::LogsBloom { .. } => "logs_bloom",
@@ -344,6 +356,7 @@ impl BlockError {
             Self::ParentBeaconBlockRoot { .. } => Refusal::block(&["INCORRECT_BLOCK_FORMAT"]),
             Self::GasUsed { .. } => Refusal::block(&["INVALID_GAS_USED"]),
             Self::DepositLayout { .. } => Refusal::block(&["INVALID_DEPOSIT_EVENT_LAYOUT"]),
+            Self::SystemContractEmpty { .. } => Refusal::block(&["SYSTEM_CONTRACT_EMPTY"]),
             Self::RequestsHash { expected, got } if expected.is_none() || got.is_none() => {
                 Refusal::block(&["INCORRECT_BLOCK_FORMAT", "INVALID_REQUESTS"])
             }
@@ -546,6 +559,32 @@ fn check_blob_fields(
     Ok(())
 }
 
+/// The checks the specification makes as it gathers the block's requests (EIP-7685, from Prague
+/// on), after the transactions and before the comparisons of [`check_outcome`]: every deposit
+/// contract event must have EIP-6110's layout, then the withdrawal and consolidation request
+/// contracts (EIP-7002, EIP-7251) must hold code, else their calls would run nothing and the
+/// block would carry no requests where the chain demands the contracts. `has_code` answers for
+/// the state after the transactions: a contract deployed in this very block counts.
+pub fn check_requests(
+    chain: &ChainSpec,
+    header: &Header,
+    outcome: &BlockOutcome,
+    has_code: impl Fn(Address) -> bool,
+) -> Result<(), BlockError> {
+    if !chain.is_prague_active_at_timestamp(header.timestamp) {
+        return Ok(());
+    }
+    if let Some(contract) = chain.deposit_contract_address() {
+        check_deposit_layouts(contract, &outcome.receipts)?;
+    }
+    for address in [WITHDRAWAL_REQUEST_PREDEPLOY_ADDRESS, CONSOLIDATION_REQUEST_PREDEPLOY_ADDRESS] {
+        if !has_code(address) {
+            return Err(BlockError::SystemContractEmpty { address });
+        }
+    }
+    Ok(())
+}
+
 /// Checks the header's commitments against what executing `block` produced (`state_root` is the
 /// post-state's Merkle-Patricia root, which the caller holds), in the order of the
 /// specification's `state_transition`: gas used, transactions root, state root, receipts root,
@@ -560,11 +599,6 @@ pub fn check_outcome(
 ) -> Result<(), BlockError> {
     let header = &block.header;
     let prague = chain.is_prague_active_at_timestamp(header.timestamp);
-    // The specification parses deposit events while it executes the block, before any of the
-    // comparisons below.
-    if let Some(contract) = chain.deposit_contract_address().filter(|_| prague) {
-        check_deposit_layouts(contract, &outcome.receipts)?;
-    }
     if header.gas_used != outcome.gas_used {
         return Err(BlockError::GasUsed { header: header.gas_used, executed: outcome.gas_used });
     }
@@ -848,6 +882,36 @@ mod tests {
         }
     }
 
+    /// From Prague the request contracts must hold code; before it they are not looked at.
+    #[test]
+    fn a_request_contract_without_code_invalidates_a_prague_block() {
+        let outcome = BlockOutcome {
+            receipts: Vec::new(),
+            gas_used: 0,
+            blob_gas_used: 0,
+            logs_bloom: Bloom::ZERO,
+            receipts_root: EMPTY_ROOT_HASH,
+            changes: Default::default(),
+            requests: Default::default(),
+        };
+        let header = cancun_parent_and_block().1.header;
+        let prague = ChainSpec::for_test_fork("Prague").unwrap();
+        let cancun = ChainSpec::for_test_fork("Cancun").unwrap();
+        check_requests(&prague, &header, &outcome, |_| true).unwrap();
+        check_requests(&cancun, &header, &outcome, |_| false).unwrap();
+        for empty in [WITHDRAWAL_REQUEST_PREDEPLOY_ADDRESS, CONSOLIDATION_REQUEST_PREDEPLOY_ADDRESS]
+        {
+            let error =
+                check_requests(&prague, &header, &outcome, |address| address != empty).unwrap_err();
+            assert!(
+                matches!(error, BlockError::SystemContractEmpty { address } if address == empty),
+                "{error}"
+            );
+            assert!(expected_by("BlockException.SYSTEM_CONTRACT_EMPTY", &error.refusal()));
+            assert!(error.is_rejection());
+        }
+    }
+
     /// An engine or store failure is not the block breaking a rule.
     #[test]
     fn engine_failures_are_not_rejections() {
@@ -921,7 +985,7 @@ mod tests {
             // The same bytes from another contract are none of the chain's business.
             check_deposit_layouts(contract, &[receipt(Address::ZERO, bad)]).unwrap();
         }
-        // From Prague, the block's outcome is refused for it before its requests hash.
+        // From Prague the block is refused for it, before the empty request contracts.
         let prague = ChainSpec::for_test_fork("Prague").unwrap();
         let outcome = BlockOutcome {
             receipts: vec![receipt(contract, good[..100].to_vec())],
@@ -932,11 +996,8 @@ mod tests {
             changes: Default::default(),
             requests: Default::default(),
         };
-        let mut block = cancun_parent_and_block().1;
-        block.header.requests_hash = Some(alloy_eips::eip7685::EMPTY_REQUESTS_HASH);
-        // A gas-used lie as well: the layout is checked first, while the block executes.
-        block.header.gas_used = 1;
-        let error = check_outcome(&prague, &block, &outcome, EMPTY_ROOT_HASH).unwrap_err();
+        let header = cancun_parent_and_block().1.header;
+        let error = check_requests(&prague, &header, &outcome, |_| false).unwrap_err();
         assert_eq!(error.rule(), "deposit_layout", "{error}");
     }
 
