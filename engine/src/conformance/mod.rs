@@ -3,7 +3,8 @@
 //! - [`run_blockchain_suite`]: `BlockchainTests` — each test's blocks are decoded, checked
 //!   against the consensus rules the executor leaves to the importer ([`BlockError`] names the
 //!   rule a block broke), executed by the engine chosen with [`ConformanceEngine`] against the
-//!   store, and committed; the post-state, state roots and last block hash are then compared.
+//!   store, and committed, side chains included; the post-state and state roots are compared,
+//!   and the chain ends at the last block hash.
 //! - [`run_state_suite`]: `GeneralStateTests` — each vector's transaction runs on the pre-state
 //!   held in the store, and the post-state root and logs hash are compared.
 //!

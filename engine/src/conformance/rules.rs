@@ -219,6 +219,20 @@ pub enum BlockError {
         /// The contract's address.
         address: Address,
     },
+    /// The header has a requests hash before Prague, or none from Prague on: a malformed header,
+    /// refused before execution.
+    #[error("the header's requests hash is {rule}")]
+    RequestsHashField {
+        /// The rule broken.
+        rule: &'static str,
+    },
+    /// A block transaction is a blob transaction in its network form, with its blobs (a block
+    /// holds only the bare transaction, EIP-4844).
+    #[error("transaction {index} is a blob transaction in its network form, with its blobs")]
+    FullBlobs {
+        /// Position in the block.
+        index: usize,
+    },
     /// The header's requests hash (EIP-7685, from Prague on) is not the hash of the requests
     /// execution produced, or the field is there before Prague.
     #[error("requests hash {got:?} in the header, {expected:?} executed")]
@@ -285,7 +299,8 @@ impl BlockError {
             Self::GasUsed { .. } => "gas_used",
             Self::DepositLayout { .. } => "deposit_layout",
             Self::SystemContractEmpty { .. } => "system_contract_empty",
-            Self::RequestsHash { .. } => "requests_hash",
+            Self::RequestsHash { .. } | Self::RequestsHashField { .. } => "requests_hash",
+            Self::FullBlobs { .. } => "full_blobs",
             Self::ReceiptsRoot { .. } => "receipts_root",
             Self::LogsBloom { .. } => "logs_bloom",
             Self::StateRoot { .. } => "state_root",
@@ -357,6 +372,15 @@ impl BlockError {
             Self::GasUsed { .. } => Refusal::block(&["INVALID_GAS_USED"]),
             Self::DepositLayout { .. } => Refusal::block(&["INVALID_DEPOSIT_EVENT_LAYOUT"]),
             Self::SystemContractEmpty { .. } => Refusal::block(&["SYSTEM_CONTRACT_EMPTY"]),
+            Self::RequestsHashField { .. } => {
+                Refusal::block(&["INCORRECT_BLOCK_FORMAT", "INVALID_REQUESTS"])
+            }
+            // The specification refuses it as it decodes the transaction.
+            Self::FullBlobs { .. } => Refusal {
+                block: &[],
+                transaction: &["TYPE_3_TX_WITH_FULL_BLOBS"],
+                undecodable: true,
+            },
             Self::RequestsHash { expected, got } if expected.is_none() || got.is_none() => {
                 Refusal::block(&["INCORRECT_BLOCK_FORMAT", "INVALID_REQUESTS"])
             }
@@ -501,7 +525,15 @@ pub fn check_header(
             return Err(BlockError::Withdrawals { present: withdrawals.is_some(), shanghai })
         }
     }
-    check_blob_fields(chain, parent, header)
+    check_blob_fields(chain, parent, header)?;
+    let prague = chain.is_prague_active_at_timestamp(header.timestamp);
+    match (header.requests_hash, prague) {
+        (None, true) => Err(BlockError::RequestsHashField { rule: "required from Prague on" }),
+        (Some(_), false) => {
+            Err(BlockError::RequestsHashField { rule: "not allowed before Prague" })
+        }
+        _ => Ok(()),
+    }
 }
 
 fn check_base_fee(chain: &ChainSpec, parent: &Header, header: &Header) -> Result<(), BlockError> {
@@ -564,7 +596,14 @@ fn check_blob_fields(
 /// contract event must have EIP-6110's layout, then the withdrawal and consolidation request
 /// contracts (EIP-7002, EIP-7251) must hold code, else their calls would run nothing and the
 /// block would carry no requests where the chain demands the contracts. `has_code` answers for
-/// the state after the transactions: a contract deployed in this very block counts.
+/// the state after the whole block, which at these addresses is the state after the
+/// transactions (neither withdrawals nor system calls change code): a contract deployed in this
+/// very block counts.
+///
+/// alloy-evm makes the request contracts' calls inside execution, before these checks, so a
+/// block with two faults there (an empty withdrawal contract and a consolidation call that
+/// reverts, or a deposit layout only this check refuses and a failing call) is named by the
+/// failed call, where the specification names the first of its steps.
 pub fn check_requests(
     chain: &ChainSpec,
     header: &Header,
@@ -743,7 +782,7 @@ mod tests {
         let parent_hash = parent.hash_slow();
         check_header(&chain, &parent, parent_hash, &block).unwrap();
         // Each lie, the rule that names it, and the suites' name for that refusal.
-        let lies: [(Lie, &str, &str); 11] = [
+        let lies: [(Lie, &str, &str); 12] = [
             (|block| block.header.parent_hash = B256::ZERO, "parent_hash", "UNKNOWN_PARENT"),
             (|block| block.header.number = 2, "number", "INVALID_BLOCK_NUMBER"),
             (
@@ -777,6 +816,11 @@ mod tests {
             (
                 |block| block.header.parent_beacon_block_root = None,
                 "parent_beacon_block_root",
+                "INCORRECT_BLOCK_FORMAT",
+            ),
+            (
+                |block| block.header.requests_hash = Some(B256::ZERO),
+                "requests_hash",
                 "INCORRECT_BLOCK_FORMAT",
             ),
         ];
