@@ -197,6 +197,34 @@ fn an_invalid_transaction_is_named_before_the_transactions_root() {
     assert!(difference.contains("another reason"), "{difference}");
 }
 
+/// Prague's request contracts must hold code: SimpleTx's block under Prague, on a chain whose
+/// pre-state lacks them, is refused as `SYSTEM_CONTRACT_EMPTY` end to end (no Prague blockchain
+/// fixture ships).
+#[test]
+fn a_prague_block_without_request_contracts_is_refused() {
+    let Some(root) = ethereum_tests("Prague request contracts") else { return };
+    let path = root.join("BlockchainTests/ValidBlocks/bcValidBlockTest/SimpleTx.json");
+    let (_, mut test) = blockchain::load_file(&path).unwrap().remove(0);
+    test.network = "Prague".into();
+    let mut block = decode_block(&test.blocks[0].rlp);
+    block.header.requests_hash = Some(alloy_eips::eip7685::EMPTY_REQUESTS_HASH);
+    test.last_block_hash = block.header.parent_hash;
+    test.post_state = None;
+    test.post_state_hash = Some(test.genesis_block_header.state_root);
+    for engine in [ConformanceEngine::Sequential, ConformanceEngine::Fafo] {
+        let options = SuiteOptions { engine, ..SuiteOptions::default() };
+        let mut expecting = |exception: Option<&str>| {
+            test.blocks = vec![test_block(&block, exception)];
+            run_blockchain_test(&test, &options)
+        };
+        assert_eq!(expecting(Some("BlockException.SYSTEM_CONTRACT_EMPTY")), Verdict::Passed);
+        let Verdict::Failed(difference) = expecting(None) else {
+            panic!("a Prague block was accepted without request contracts");
+        };
+        assert!(difference.contains("system_contract_empty"), "{difference}");
+    }
+}
+
 /// A block whose parent was imported but is not the head starts a side chain from that parent,
 /// and the chain ends at `lastblockhash`, on whichever branch, with that block's state (as in
 /// ethereum/tests' `UncleFromSideChain`).
