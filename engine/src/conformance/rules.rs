@@ -372,16 +372,15 @@ impl BlockError {
             Self::GasUsed { .. } => Refusal::block(&["INVALID_GAS_USED"]),
             Self::DepositLayout { .. } => Refusal::block(&["INVALID_DEPOSIT_EVENT_LAYOUT"]),
             Self::SystemContractEmpty { .. } => Refusal::block(&["SYSTEM_CONTRACT_EMPTY"]),
-            Self::RequestsHashField { .. } => {
-                Refusal::block(&["INCORRECT_BLOCK_FORMAT", "INVALID_REQUESTS"])
-            }
             // The specification refuses it as it decodes the transaction.
             Self::FullBlobs { .. } => Refusal {
                 block: &[],
                 transaction: &["TYPE_3_TX_WITH_FULL_BLOBS"],
                 undecodable: true,
             },
-            Self::RequestsHash { expected, got } if expected.is_none() || got.is_none() => {
+            Self::RequestsHashField { .. }
+            | Self::RequestsHash { expected: None, .. }
+            | Self::RequestsHash { got: None, .. } => {
                 Refusal::block(&["INCORRECT_BLOCK_FORMAT", "INVALID_REQUESTS"])
             }
             Self::RequestsHash { .. } => Refusal::block(&["INVALID_REQUESTS"]),

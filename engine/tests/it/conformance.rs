@@ -105,21 +105,14 @@ fn a_tampered_block_is_rejected_by_its_rule() {
     let Some(root) = ethereum_tests("tampered block") else { return };
     let path = root.join("BlockchainTests/ValidBlocks/bcValidBlockTest/SimpleTx.json");
     let (_, original) = blockchain::load_file(&path).unwrap().remove(0);
-    let decode = decode_block;
     let tampered = |lie: Lie| {
         let mut test = original.clone();
-        let mut block = decode(&test.blocks.last().unwrap().rlp);
+        let mut block = decode_block(&test.blocks.last().unwrap().rlp);
         lie(&mut block.header);
         let mut rlp = Vec::new();
         block.encode(&mut rlp);
         test.blocks.last_mut().unwrap().rlp = rlp.into();
-        // The chain then ends at the rejected block's parent, with the parent's state.
-        test.last_block_hash = block.header.parent_hash;
-        test.post_state = None;
-        test.post_state_hash = Some(match test.blocks.len() {
-            1 => test.genesis_block_header.state_root,
-            blocks => decode(&test.blocks[blocks - 2].rlp).header.state_root,
-        });
+        end_before_last_block(&mut test);
         test
     };
     let options = SuiteOptions::default();
@@ -161,6 +154,17 @@ fn decode_block(rlp: &[u8]) -> Block<TxEnvelope> {
     Block::<TxEnvelope>::decode(&mut &rlp[..]).unwrap()
 }
 
+/// Makes `test` end at its last block's parent, with the parent's state: the ending of a chain
+/// whose last block is refused.
+fn end_before_last_block(test: &mut blockchain::BlockchainTest) {
+    test.last_block_hash = decode_block(&test.blocks.last().unwrap().rlp).header.parent_hash;
+    test.post_state = None;
+    test.post_state_hash = Some(match test.blocks.len() {
+        1 => test.genesis_block_header.state_root,
+        blocks => decode_block(&test.blocks[blocks - 2].rlp).header.state_root,
+    });
+}
+
 fn test_block(block: &Block<TxEnvelope>, expect_exception: Option<&str>) -> blockchain::TestBlock {
     let mut rlp = Vec::new();
     block.encode(&mut rlp);
@@ -179,12 +183,7 @@ fn an_invalid_transaction_is_named_before_the_transactions_root() {
     // The same transaction again: its nonce is then one too low.
     let again = block.body.transactions[0].clone();
     block.body.transactions.push(again);
-    test.last_block_hash = block.header.parent_hash;
-    test.post_state = None;
-    test.post_state_hash = Some(match test.blocks.len() {
-        1 => test.genesis_block_header.state_root,
-        blocks => decode_block(&test.blocks[blocks - 2].rlp).header.state_root,
-    });
+    end_before_last_block(&mut test);
     let options = SuiteOptions::default();
     let mut expecting = |exception: &str| {
         *test.blocks.last_mut().unwrap() = test_block(&block, Some(exception));
@@ -208,9 +207,7 @@ fn a_prague_block_without_request_contracts_is_refused() {
     test.network = "Prague".into();
     let mut block = decode_block(&test.blocks[0].rlp);
     block.header.requests_hash = Some(alloy_eips::eip7685::EMPTY_REQUESTS_HASH);
-    test.last_block_hash = block.header.parent_hash;
-    test.post_state = None;
-    test.post_state_hash = Some(test.genesis_block_header.state_root);
+    end_before_last_block(&mut test);
     for engine in [ConformanceEngine::Sequential, ConformanceEngine::Fafo] {
         let options = SuiteOptions { engine, ..SuiteOptions::default() };
         let mut expecting = |exception: Option<&str>| {
